@@ -1,0 +1,477 @@
+// Semantic checks on the config model, shared by every syntax (keepalived.conf, YAML/JSON, the API).
+//
+// The rules are keepalived 2.2.7's (vrrp_parser.c, vrrp.c: vrrp_complete_instance, check_vrid_conflicts,
+// vrrp_sync.c): what keepalived's config test rejects, vigil rejects, naming the line of the keyword
+// at fault. Where keepalived only warns and then changes the value ("resetting", "ignoring",
+// "rounding"), the config does not do what it says, so vigil makes that an error too; where the
+// change is harmless, a warning. The environment (interfaces, users) comes through `CheckEnv` so
+// the checks stay pure and tests run anywhere.
+import { familyOf, isLinkLocalV6, parseIPv6 } from "../wire/ip.ts";
+import { splitQuotedEscaped } from "./keepalived/lexer.ts";
+import {
+  type Config,
+  type ConfigError,
+  instanceVersion,
+  type SourceLoc,
+  type SourceLocs,
+  type SyncGroup,
+  type TrackInterface,
+  type TrackScript,
+  type VirtualIp,
+  type VrrpInstance,
+} from "./model.ts";
+
+export interface CheckEnv {
+  /** whether a network interface exists (default in load.ts: /sys/class/net/NAME) */
+  interfaceExists: (name: string) => boolean;
+  /** whether an interface is a loopback, which keepalived refuses for VRRP */
+  isLoopback: (name: string) => boolean;
+  /** whether a system user exists (script_user, vrrp_script user) */
+  userExists: (name: string) => boolean;
+  /** whether a script's executable exists and may be run (an absolute path) */
+  commandExists: (path: string) => boolean;
+}
+
+export interface ValidationResult {
+  errors: ConfigError[];
+  warnings: ConfigError[];
+}
+
+// keepalived refuses interface names of IFNAMSIZ (16) characters or more
+const IFNAMSIZ = 16;
+// keepalived's default script user when script_user is not set
+const DEFAULT_SCRIPT_USER = "keepalived_script";
+// addresses that fit one advert on a 1500-byte link (keepalived computes this from the MTU)
+const MAX_VIPS_V6 = Math.floor((1500 - 14 - 40 - 8) / 16);
+
+/**
+ * The family an instance's addresses imply, in keepalived's order of precedence for a file read top to
+ * bottom: the first VIP, else the source address, else the first unicast peer.
+ */
+export function deriveFamily(inst: {
+  virtualIpaddress?: { address: string }[];
+  unicastSrcIp?: string;
+  unicastPeer?: { address: string }[];
+}): 4 | 6 | undefined {
+  const first = inst.virtualIpaddress?.[0]?.address ?? inst.unicastSrcIp ?? inst.unicastPeer?.[0]?.address;
+  return first === undefined ? undefined : (familyOf(first) ?? undefined);
+}
+
+/** The initial state keepalived aims for: the configured one, else MASTER for an address owner. */
+export function wantState(inst: VrrpInstance): "MASTER" | "BACKUP" {
+  return inst.state ?? (inst.priority === 255 ? "MASTER" : "BACKUP");
+}
+
+class Checker {
+  readonly errors: ConfigError[] = [];
+  readonly warnings: ConfigError[] = [];
+
+  constructor(
+    readonly cfg: Config,
+    readonly env: CheckEnv,
+    readonly file: string,
+  ) {}
+
+  private at(l: SourceLoc | undefined): SourceLoc {
+    return l ?? { file: this.file, line: 0 };
+  }
+  err(l: SourceLoc | undefined, message: string): void {
+    const a = this.at(l);
+    this.errors.push({ file: a.file, line: a.line, message });
+  }
+  warn(l: SourceLoc | undefined, message: string): void {
+    const a = this.at(l);
+    this.warnings.push({ file: a.file, line: a.line, message });
+  }
+
+  /** location of a field of an object with `locs`, falling back to the object itself */
+  static where(o: { loc?: SourceLoc; locs?: SourceLocs }, field?: string): SourceLoc | undefined {
+    return (field !== undefined ? o.locs?.[field] : undefined) ?? o.loc;
+  }
+
+  run(): ValidationResult {
+    this.globals();
+    this.scripts();
+    const names = new Set<string>();
+    for (const inst of this.cfg.vrrpInstances) {
+      if (names.has(inst.name)) this.err(inst.loc, `vrrp instance ${inst.name} already defined`);
+      names.add(inst.name);
+      this.instance(inst);
+    }
+    this.vridConflicts();
+    this.syncGroups();
+    return { errors: sortByPlace(this.errors), warnings: sortByPlace(this.warnings) };
+  }
+
+  globals(): void {
+    const g = this.cfg.globalDefs;
+    for (const ig of g.ignored) this.warn(ig.loc, `${ig.keyword}: has no effect in vigil (ignored)`);
+    if (g.scriptUser !== undefined && !this.env.userExists(g.scriptUser)) {
+      this.err(Checker.where(g, "scriptUser"), `script_user: user '${g.scriptUser}' does not exist`);
+    }
+    const scripts = this.cfg.vrrpScripts;
+    const notifies = [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups].flatMap((o) =>
+      Object.entries(o.notify)
+        .filter((e): e is [string, string] => e[1] !== undefined)
+        .map(([k, c]) => ({ o, k, c })),
+    );
+    // only absolute paths: a bare name is looked up in PATH when the script runs
+    const missing = (cmd: string): string | undefined => {
+      const exe = splitQuotedEscaped(cmd).words[0];
+      return exe?.startsWith("/") && !this.env.commandExists(exe) ? exe : undefined;
+    };
+    for (const s of scripts) {
+      const exe = missing(s.script);
+      // keepalived disables a tracking script it cannot find ("not found/accessible"), and so would
+      // the instance lose the check
+      if (exe)
+        this.err(
+          Checker.where(s, "script"),
+          `vrrp_script ${s.name}: ${exe} does not exist or is not executable`,
+        );
+    }
+    for (const { o, k, c } of notifies) {
+      const exe = missing(c);
+      if (exe)
+        this.warn(
+          Checker.where(o, `notify.${k}`),
+          `notify script ${exe} does not exist or is not executable`,
+        );
+    }
+    if ((scripts.length > 0 || notifies.length > 0) && !g.enableScriptSecurity) {
+      const first =
+        scripts[0]?.loc ??
+        (notifies[0] ? Checker.where(notifies[0].o, `notify.${notifies[0].k}`) : undefined);
+      // keepalived still runs the scripts (its config test exits with the "security" status 6)
+      this.warn(
+        first,
+        "scripts are configured but enable_script_security is not set (keepalived reports a SECURITY VIOLATION)",
+      );
+    }
+    if (g.enableScriptSecurity && g.scriptUser === undefined && !this.env.userExists(DEFAULT_SCRIPT_USER)) {
+      // keepalived then drops every script that has no user of its own
+      for (const s of scripts) {
+        if (s.user === undefined) {
+          this.err(
+            Checker.where(s, "end"),
+            `vrrp_script ${s.name}: no user to run it as (script_user is not set and ${DEFAULT_SCRIPT_USER} does not exist)`,
+          );
+        }
+      }
+      for (const { o, k } of notifies) {
+        this.err(
+          Checker.where(o, `notify.${k}`),
+          `notify script: no user to run it as (script_user is not set and ${DEFAULT_SCRIPT_USER} does not exist)`,
+        );
+      }
+    }
+  }
+
+  scripts(): void {
+    const seen = new Set<string>();
+    const used = new Set<string>();
+    for (const i of this.cfg.vrrpInstances) for (const t of i.trackScript) used.add(t.name);
+    for (const g of this.cfg.vrrpSyncGroups) for (const t of g.trackScript) used.add(t.name);
+    for (const s of this.cfg.vrrpScripts) {
+      // keepalived silently uses the first of two scripts with one name; the second is a mistake
+      if (seen.has(s.name)) this.err(s.loc, `vrrp_script ${s.name} already defined`);
+      seen.add(s.name);
+      if (s.user !== undefined && !this.env.userExists(s.user)) {
+        this.err(Checker.where(s, "user"), `vrrp_script ${s.name}: user '${s.user}' does not exist`);
+      }
+      if (!used.has(s.name))
+        this.warn(s.loc, `vrrp_script ${s.name} is not used by any instance or sync group`);
+    }
+  }
+
+  iface(name: string, l: SourceLoc | undefined, what: string, forVrrp: boolean): void {
+    if (name.length >= IFNAMSIZ || name.includes("/") || name === "." || name === "..") {
+      this.err(l, `${what}: '${name}' is not a valid interface name`);
+      return;
+    }
+    if (!this.env.interfaceExists(name)) {
+      const msg = `${what}: interface ${name} does not exist`;
+      if (this.cfg.globalDefs.dynamicInterfaces) this.warn(l, msg);
+      else this.err(l, msg);
+      return;
+    }
+    if (forVrrp && this.env.isLoopback(name))
+      this.err(l, `${what}: cannot use a loopback interface (${name}) for VRRP`);
+  }
+
+  instance(inst: VrrpInstance): void {
+    const name = `vrrp_instance ${inst.name}`;
+    const w = (f: string) => Checker.where(inst, f);
+    const strict = this.cfg.globalDefs.vrrpStrict;
+    const version = instanceVersion(this.cfg, inst);
+    const unicast = inst.unicastPeer.length > 0;
+    // keepalived's wantstate: an unset state follows the priority (255: MASTER)
+    const want = wantState(inst);
+
+    this.iface(inst.interface, w("interface"), name, true);
+
+    // one family per instance, fixed by the first address (deriveFamily / the keepalived parser)
+    const fam = inst.family;
+    for (const v of inst.virtualIpaddress) {
+      if (familyOf(v.address) !== fam) {
+        this.err(
+          v.loc ?? w("virtualIpaddress"),
+          `${name}: address family of ${v.address} does not match the instance (IPv${fam})`,
+        );
+      }
+    }
+    if (inst.unicastSrcIp !== undefined && familyOf(inst.unicastSrcIp) !== fam) {
+      this.err(
+        w("unicastSrcIp"),
+        `${name}: source address ${inst.unicastSrcIp} is not IPv${fam} like the instance`,
+      );
+    }
+    for (const p of inst.unicastPeer) {
+      if (familyOf(p.address) !== fam)
+        this.err(
+          p.loc ?? w("unicastPeer"),
+          `${name}: unicast peer ${p.address} is not IPv${fam} like the instance`,
+        );
+      if (p.minTtl !== undefined && p.maxTtl !== undefined && p.minTtl > p.maxTtl) {
+        this.err(
+          p.loc ?? w("unicastPeer"),
+          `${name}: min_ttl ${p.minTtl} > max_ttl ${p.maxTtl}: every advert would be dropped`,
+        );
+      }
+    }
+
+    if (inst.version === 2 && fam === 6)
+      this.err(w("version"), `${name}: VRRP version 2 does not support IPv6`);
+
+    // advert interval: v2 carries whole seconds (8 bits), v3 centiseconds (12 bits)
+    const adv = inst.advertInt;
+    if (version === 2) {
+      if (!Number.isInteger(adv)) {
+        this.err(
+          w("advertInt"),
+          `${name}: VRRPv2 advertisement interval ${adv}s must be a whole number of seconds`,
+        );
+      }
+    } else if (adv > 40.95) {
+      this.err(
+        w("advertInt"),
+        `${name}: VRRPv3 advertisement interval ${adv}s is out of range (at most 40.95s)`,
+      );
+    } else if (Math.abs(Math.round(adv * 100) - adv * 100) > 1e-6) {
+      this.err(w("advertInt"), `${name}: VRRPv3 advertisement interval ${adv}s must be in units of 10ms`);
+    }
+
+    if (inst.virtualIpaddress.length === 0)
+      this.err(inst.loc, `${name}: no VIP specified (virtual_ipaddress); at least one is required`);
+    if (fam === 6 && inst.virtualIpaddress.length > MAX_VIPS_V6) {
+      this.err(
+        w("virtualIpaddress"),
+        `${name}: ${inst.virtualIpaddress.length} VIPs do not fit in one advert (at most ${MAX_VIPS_V6})`,
+      );
+    }
+
+    const auth = inst.authentication;
+    if (auth) {
+      const l = w("authentication");
+      if (strict) this.err(l, `${name}: strict mode (vrrp_strict) does not support authentication`);
+      else if (version === 3) this.err(l, `${name}: VRRP version 3 does not support authentication`);
+      else if (auth.pass === "")
+        this.err(l, `${name}: authentication specified but no password (auth_pass) given`);
+      else if (fam === 6 && auth.type === "AH")
+        this.err(l, `${name}: AH authentication cannot be used with IPv6`);
+      else if (auth.type === "AH" && want === "MASTER" && inst.priority !== 255) {
+        this.err(w("state"), `${name}: initial state MASTER is incompatible with AH authentication`);
+      }
+    }
+
+    if (strict && unicast)
+      this.err(w("unicastPeer"), `${name}: unicast peers are not supported in strict mode (vrrp_strict)`);
+    if (strict && inst.state !== undefined && (inst.state === "MASTER") !== (inst.priority === 255)) {
+      this.err(
+        w("state") ?? w("priority"),
+        `${name}: in strict mode, state MASTER must match being the address owner (priority 255)`,
+      );
+    }
+
+    if (inst.nopreempt && inst.priority === 255) {
+      this.err(w("nopreempt"), `${name}: nopreempt is incompatible with priority 255 (address owner)`);
+    } else if (inst.nopreempt && want === "MASTER") {
+      this.err(w("nopreempt"), `${name}: nopreempt does not work with initial state MASTER`);
+    }
+    if (inst.preemptDelay > 0) {
+      if (want === "MASTER")
+        this.err(w("preemptDelay"), `${name}: preempt_delay does not work with initial state MASTER`);
+      else if (strict)
+        this.err(w("preemptDelay"), `${name}: preempt_delay is incompatible with strict mode (vrrp_strict)`);
+      else if (inst.nopreempt)
+        this.err(w("preemptDelay"), `${name}: preempt_delay is incompatible with nopreempt`);
+    }
+
+    // RFC 5798: an IPv6 advert's first address is the link-local one
+    const v0 = inst.virtualIpaddress[0];
+    if (fam === 6 && !unicast && v0 && familyOf(v0.address) === 6 && !isLinkLocalV6(parseIPv6(v0.address)!)) {
+      const msg = `${name}: the first IPv6 VIP should be link-local (fe80::/10)`;
+      if (strict) this.err(v0.loc, msg.replace("should", "must"));
+      else this.warn(v0.loc, msg);
+    }
+
+    for (const v of [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded]) this.vip(inst, v);
+
+    this.tracking(name, inst.trackInterface, inst.trackScript);
+    for (const t of inst.trackInterface) {
+      // the own interface is always tracked; keepalived drops such an entry (and its weight)
+      if (t.name === inst.interface) {
+        this.err(
+          t.loc,
+          `${name}: track_interface ${t.name} is the instance's own interface (always tracked)`,
+        );
+      }
+    }
+    // keepalived drops weighted tracking of an address owner, and of sync group members
+    const owner = inst.priority === 255;
+    const inGroup = this.cfg.vrrpSyncGroups.some((g) => g.group.includes(inst.name));
+    if (owner || inGroup) {
+      const why = owner ? "priority 255 (address owner)" : "it is in a sync group";
+      for (const t of inst.trackInterface) {
+        if (t.weight !== 0)
+          this.err(
+            t.loc,
+            `${name}: weighted track_interface ${t.name} is ignored because ${why}; use weight 0`,
+          );
+      }
+      for (const t of inst.trackScript) {
+        if (this.scriptWeight(t) !== 0)
+          this.err(t.loc, `${name}: weighted track_script ${t.name} is ignored because ${why}; use weight 0`);
+      }
+    }
+  }
+
+  scriptWeight(t: TrackScript): number {
+    return t.weight ?? this.cfg.vrrpScripts.find((s) => s.name === t.name)?.weight ?? 0;
+  }
+
+  vip(inst: VrrpInstance, v: VirtualIp): void {
+    const name = `vrrp_instance ${inst.name}`;
+    const fam = familyOf(v.address);
+    if (fam === 6) {
+      if (v.brd !== undefined)
+        this.err(v.loc, `${name}: ${v.address}: a broadcast address makes no sense for IPv6`);
+      // keepalived takes "global" (scope 0) as no scope at all
+      if (v.scope !== undefined && v.scope !== "global")
+        this.err(v.loc, `${name}: ${v.address}: cannot specify scope for IPv6 addresses`);
+      if (v.label !== undefined)
+        this.err(v.loc, `${name}: ${v.address}: cannot specify label for IPv6 addresses`);
+    } else if (v.brd !== undefined) {
+      const plen = v.prefixLen ?? 32;
+      if (v.brd === "+" || v.brd === "-") {
+        if (plen > 30)
+          this.err(v.loc, `${name}: ${v.address}: prefix length ${plen} too long for a broadcast address`);
+      } else if (familyOf(v.brd) !== 4)
+        this.err(v.loc, `${name}: ${v.address}: invalid broadcast address '${v.brd}'`);
+    }
+    if (v.dev !== undefined) this.iface(v.dev, v.loc, `${name}: ${v.address} dev`, false);
+  }
+
+  tracking(owner: string, ifs: TrackInterface[], scripts: TrackScript[]): void {
+    const seenIf = new Set<string>();
+    for (const t of ifs) {
+      if (seenIf.has(t.name)) this.err(t.loc, `${owner}: duplicate track_interface ${t.name}`);
+      seenIf.add(t.name);
+      this.iface(t.name, t.loc, `${owner}: track_interface`, false);
+    }
+    const seenSc = new Set<string>();
+    for (const t of scripts) {
+      if (seenSc.has(t.name)) this.err(t.loc, `${owner}: duplicate track_script ${t.name}`);
+      seenSc.add(t.name);
+      if (!this.cfg.vrrpScripts.some((s) => s.name === t.name))
+        this.err(t.loc, `${owner}: track script ${t.name} not found (no vrrp_script ${t.name})`);
+    }
+  }
+
+  vridConflicts(): void {
+    const list = this.cfg.vrrpInstances;
+    for (let j = 1; j < list.length; j++) {
+      const b = list[j]!;
+      for (let i = 0; i < j; i++) {
+        const a = list[i]!;
+        if (a.name === b.name || a.family !== b.family || a.virtualRouterId !== b.virtualRouterId) continue;
+        const ua = a.unicastPeer.length > 0;
+        const ub = b.unicastPeer.length > 0;
+        // unicast and multicast are separate VRID spaces
+        if (ua !== ub || a.interface !== b.interface) continue;
+        if (ua) {
+          // unicast instances clash only when they talk from the same address to a common peer
+          if (
+            a.unicastSrcIp === undefined ||
+            b.unicastSrcIp === undefined ||
+            a.unicastSrcIp !== b.unicastSrcIp
+          )
+            continue;
+          if (!a.unicastPeer.some((p) => b.unicastPeer.some((q) => q.address === p.address))) continue;
+        }
+        this.err(
+          Checker.where(b, "virtualRouterId"),
+          `vrrp_instance ${b.name}: VRID ${b.virtualRouterId} is already used by ${a.name} with IPv${b.family} on ${b.interface}`,
+        );
+        break;
+      }
+    }
+  }
+
+  syncGroups(): void {
+    const names = new Set<string>();
+    const member = new Map<string, string>();
+    for (const g of this.cfg.vrrpSyncGroups) {
+      if (names.has(g.name)) {
+        this.err(g.loc, `vrrp sync group ${g.name} already defined`);
+        continue;
+      }
+      names.add(g.name);
+      this.group(g, member);
+    }
+  }
+
+  group(g: SyncGroup, member: Map<string, string>): void {
+    const name = `vrrp_sync_group ${g.name}`;
+    let count = 0;
+    // keepalived's sync state: an address owner (MASTER, priority 255) followed by a BACKUP member cannot work
+    let state: "INIT" | "MASTER" | "BACKUP" = "INIT";
+    g.group.forEach((iname, idx) => {
+      const l = Checker.where(g, `group.${idx}`);
+      const inst = this.cfg.vrrpInstances.find((i) => i.name === iname);
+      if (!inst) {
+        this.err(l, `${name}: virtual router ${iname} does not exist`);
+        return;
+      }
+      const other = member.get(iname);
+      if (other !== undefined) {
+        this.err(l, `${name}: virtual router ${iname} is already in sync group ${other}`);
+        return;
+      }
+      member.set(iname, g.name);
+      count++;
+      if (state === "MASTER" && wantState(inst) === "BACKUP") {
+        this.err(l, `${name}: some members are address owners and some are not; this cannot work`);
+      }
+      if (state !== "BACKUP")
+        state = wantState(inst) === "MASTER" && inst.priority === 255 ? "MASTER" : "BACKUP";
+    });
+    if (count === 1) this.err(g.loc, `${name}: only one instance; a sync group needs at least two`);
+    this.tracking(name, g.trackInterface, g.trackScript);
+  }
+}
+
+/** Problems in reading order: files in order of first mention, lines ascending within a file. */
+export function sortByPlace(list: ConfigError[]): ConfigError[] {
+  const order = new Map<string, number>();
+  for (const e of list) if (!order.has(e.file)) order.set(e.file, order.size);
+  return list
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => order.get(a.e.file)! - order.get(b.e.file)! || a.e.line - b.e.line || a.i - b.i)
+    .map((x) => x.e);
+}
+
+/** Runs every semantic check; `file` locates problems in configs without source locations. */
+export function validateConfig(cfg: Config, env: CheckEnv, file = "<config>"): ValidationResult {
+  return new Checker(cfg, env, file).run();
+}

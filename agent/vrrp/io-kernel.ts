@@ -1,0 +1,127 @@
+// VrrpIo on the real kernel: raw VRRP sockets and AF_PACKET through ffi/, rtnetlink through
+// net/kernel.ts, all receive paths multiplexed by one PacketReader worker.
+
+import { PacketReader } from "../../ffi/reader.ts";
+import { openPacketSocket, openVrrpSocket, type PacketSocket, type VrrpSocket } from "../../ffi/socket.ts";
+import { type AddAddressOptions, Kernel, type LinkInfo } from "../net/kernel.ts";
+import type { Logger } from "../observe/log.ts";
+import type { AddressOps, IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
+
+export class KernelIo implements VrrpIo {
+  readonly kernel: AddressOps;
+  private readonly links = new Map<string, LinkInfo>();
+  private readonly endpoints = new Map<string, VrrpSocket>();
+  private readonly packetSockets = new Map<number, PacketSocket>();
+  private readonly linkListeners: (() => void)[] = [];
+  private unwatchKernel: (() => void) | null = null;
+
+  private constructor(
+    private readonly nl: Kernel,
+    private readonly reader: PacketReader,
+    private readonly log: Logger,
+  ) {
+    this.kernel = {
+      addAddress: (ifindex, address, prefixLen, opts) => {
+        const o: AddAddressOptions = {
+          nodad: opts.nodad ?? false,
+          noPrefixRoute: opts.noPrefixRoute ?? false,
+        };
+        if (opts.label) o.label = opts.label;
+        nl.addAddress(ifindex, address, prefixLen, o);
+      },
+      delAddress: (ifindex, address, prefixLen) => {
+        nl.delAddress(ifindex, address, prefixLen);
+      },
+      addressesOf: (ifindex) => nl.addresses(ifindex).map((a) => a.address),
+    };
+    this.refreshLinks();
+    this.unwatchKernel = nl.watch(reader, (e) => {
+      if (e.type === "link") {
+        if (e.action === "del") this.links.delete(e.link.name);
+        else this.links.set(e.link.name, e.link);
+      } else if (e.type === "overrun") {
+        this.log.warn("netlink notifications overran; re-reading links");
+        this.refreshLinks();
+      } else {
+        return;
+      }
+      for (const l of this.linkListeners) l();
+    });
+  }
+
+  static async open(log: Logger): Promise<KernelIo> {
+    const reader = new PacketReader({
+      onError: (err) => log.error({ err: String(err) }, "packet reader error"),
+    });
+    await reader.ready;
+    return new KernelIo(Kernel.open(), reader, log);
+  }
+
+  private refreshLinks(): void {
+    this.links.clear();
+    for (const l of this.nl.links()) this.links.set(l.name, l);
+  }
+
+  iface(name: string): IfaceInfo | null {
+    const l = this.links.get(name) ?? this.nl.link(name);
+    if (!l) return null;
+    const primary: IfaceInfo["primary"] = {};
+    const v4 = this.nl.primaryAddress(l.ifindex, 4);
+    const v6 = this.nl.primaryAddress(l.ifindex, 6);
+    if (v4) primary[4] = v4;
+    if (v6) primary[6] = v6;
+    return { name: l.name, ifindex: l.ifindex, mac: l.mac, primary };
+  }
+
+  /** keepalived's notion of an interface being up: administratively up and running (carrier). */
+  linkUp(name: string): boolean {
+    const l = this.links.get(name);
+    return l?.up === true && l.running;
+  }
+
+  open(iface: IfaceInfo, family: 4 | 6, src: string, multicast: boolean, onRx: (rx: VrrpRx) => void): VrrpTx {
+    const key = `${iface.ifindex}/${family}/${src}/${multicast ? "m" : "u"}`;
+    let sock = this.endpoints.get(key);
+    if (!sock) {
+      sock = openVrrpSocket({ family, ifname: iface.name, ifindex: iface.ifindex, src, multicast });
+      this.endpoints.set(key, sock);
+      for (const fd of sock.fds) {
+        this.reader.watch(fd, sock.kind, onRx, (err, removed) =>
+          this.log.error(
+            { err: err.message, code: err.code, removed, iface: iface.name },
+            "VRRP socket error",
+          ),
+        );
+      }
+    }
+    const s = sock;
+    return { send: (payload, dst) => s.send(payload, dst) };
+  }
+
+  sendFrame(ifindex: number, frame: Uint8Array): void {
+    let ps = this.packetSockets.get(ifindex);
+    if (!ps) {
+      ps = openPacketSocket(ifindex);
+      this.packetSockets.set(ifindex, ps);
+    }
+    ps.sendFrame(frame);
+  }
+
+  onLinkChange(cb: () => void): void {
+    this.linkListeners.push(cb);
+  }
+
+  async close(): Promise<void> {
+    this.unwatchKernel?.();
+    this.unwatchKernel = null;
+    for (const s of this.endpoints.values()) {
+      for (const fd of s.fds) this.reader.unwatch(fd);
+      s.close();
+    }
+    this.endpoints.clear();
+    for (const p of this.packetSockets.values()) p.close();
+    this.packetSockets.clear();
+    await this.reader.close();
+    this.nl.close();
+  }
+}

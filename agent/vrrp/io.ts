@@ -1,0 +1,53 @@
+// The ports the VRRP runtime needs from the outside world. The kernel implementation lives in
+// io-kernel.ts (raw sockets, AF_PACKET, rtnetlink through ffi/); keeping the runtime on this small
+// interface lets it run against a simulated network in unit tests too.
+
+export interface IfaceInfo {
+  name: string;
+  ifindex: number;
+  mac: Uint8Array;
+  /** advert source per family: IPv4 primary address, IPv6 link-local */
+  primary: Partial<Record<4 | 6, string>>;
+}
+
+/** A received VRRP datagram. IPv4: data starts with the IP header; IPv6: data is the VRRP message. */
+export interface VrrpRx {
+  family: 4 | 6;
+  data: Uint8Array;
+  src: string;
+  dst: string;
+  /** TTL or hop limit as received */
+  ttl: number;
+  ifindex: number;
+}
+
+export interface VrrpTx {
+  send(payload: Uint8Array, dst: string): void;
+}
+
+export interface AddressOps {
+  addAddress(
+    ifindex: number,
+    address: string,
+    prefixLen: number,
+    opts: { label?: string | undefined; nodad?: boolean; noPrefixRoute?: boolean },
+  ): void;
+  delAddress(ifindex: number, address: string, prefixLen: number): void;
+  /** addresses present on an interface (canonical text) */
+  addressesOf(ifindex: number): string[];
+}
+
+export interface VrrpIo {
+  kernel: AddressOps;
+  iface(name: string): IfaceInfo | null;
+  linkUp(name: string): boolean;
+  /**
+   * A VRRP endpoint on an interface: sends from `src`, and delivers received adverts (multicast group
+   * or, for unicast, those addressed to `src`) to `onRx`. Instances with the same (interface, family,
+   * src, mode) share one endpoint, so `onRx` must dispatch by VRID.
+   */
+  open(iface: IfaceInfo, family: 4 | 6, src: string, multicast: boolean, onRx: (rx: VrrpRx) => void): VrrpTx;
+  sendFrame(ifindex: number, frame: Uint8Array): void;
+  onLinkChange(cb: () => void): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,700 @@
+// The VRRP shell: moves bytes and runs timers around the pure state machine. It owns sockets,
+// VIP add/remove over rtnetlink, GARP/NA schedules, tracking inputs and notify scripts; every
+// decision is taken by instance.ts / validate.ts / tracking.ts / sync-group.ts.
+import { type Config, instanceGarp, instanceVersion, type VrrpInstance } from "../config/model.ts";
+import type { Logger } from "../observe/log.ts";
+import { LogLimiter } from "../observe/log.ts";
+import { encodeGratuitousArp } from "../wire/arp.ts";
+import { parseIp } from "../wire/ip.ts";
+import { encodeUnsolicitedNa } from "../wire/ndp.ts";
+import {
+  type ChecksumForm,
+  decodeIpv4Header,
+  decodeVrrp,
+  encodeVrrp,
+  VRRP_AUTH_PASS,
+  VRRP_GROUP_V4,
+  VRRP_GROUP_V6,
+  type VrrpPacket,
+  vrrpPassword,
+} from "../wire/vrrp.ts";
+import {
+  type Action,
+  type InstanceParams,
+  type InstanceState,
+  initialState,
+  nextDeadline,
+  step,
+  type VrrpEvent,
+} from "./instance.ts";
+import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
+import { runScript, spawnNotify, splitCommand } from "./scripts.ts";
+import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
+import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
+import { validateAdvert } from "./validate.ts";
+
+export interface InstanceStatus {
+  name: string;
+  vrid: number;
+  family: 4 | 6;
+  interface: string;
+  state: string;
+  basePriority: number;
+  effectivePriority: number;
+  currentMaster: string | null;
+  vipsHeld: string[];
+  lastTransition: { at: number; from: string; to: string; reason: string } | null;
+  counters: Record<string, number>;
+}
+
+export type RuntimeEvent =
+  | { type: "transition"; instance: string; from: string; to: string; reason: string; priority: number }
+  | { type: "drop"; instance: string | null; reason: string };
+
+const monotonic = () => performance.now();
+
+/** Counts adverts and drops per reason, for logs, metrics and the API. */
+export class Counters {
+  readonly values = new Map<string, number>();
+  inc(key: string, n = 1): void {
+    this.values.set(key, (this.values.get(key) ?? 0) + n);
+  }
+  get(key: string): number {
+    return this.values.get(key) ?? 0;
+  }
+  toObject(): Record<string, number> {
+    return Object.fromEntries(this.values);
+  }
+}
+
+class InstanceRunner {
+  fsm: InstanceState;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private announceTimers: ReturnType<typeof setTimeout>[] = [];
+  private refreshTimer: ReturnType<typeof setInterval> | null = null;
+  readonly counters = new Counters();
+  /** VIPs this process added to the kernel; only these are ever removed */
+  readonly held = new Set<string>();
+  readonly version: 2 | 3;
+  readonly family: 4 | 6;
+  readonly src: string;
+  private readonly dests: string[];
+  private readonly checksum: ChecksumForm;
+  private readonly authData: Uint8Array;
+  private readonly authType: number;
+  private readonly advertField: number;
+  private readonly vipAddrs: string[];
+  /** names of active faults, so that fault events are sent only on change */
+  private faults = new Set<string>();
+  syncGroup: string | null = null;
+  params: InstanceParams;
+  /** startup waits until weight-0 tracking scripts have reported once (keepalived num_script_init) */
+  started = false;
+
+  constructor(
+    readonly rt: VrrpRuntime,
+    readonly cfg: VrrpInstance,
+    readonly iface: IfaceInfo,
+    readonly tx: VrrpTx,
+  ) {
+    this.version = instanceVersion(rt.config, cfg);
+    this.family = cfg.family;
+    const primary = cfg.unicastSrcIp ?? iface.primary[this.family];
+    if (!primary) throw new Error(`${cfg.name}: interface ${cfg.interface} has no IPv${this.family} address`);
+    this.src = primary;
+    this.dests =
+      cfg.unicastPeer.length > 0
+        ? cfg.unicastPeer.map((p) => p.address)
+        : [this.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6];
+    this.checksum =
+      this.version === 3 && this.family === 4 && rt.config.globalDefs.v3ChecksumAsV2 ? "plain" : "pseudo";
+    // keepalived treats PASS with an empty password as no authentication
+    const pass = this.version === 2 && cfg.authentication?.type === "PASS" && cfg.authentication.pass !== "";
+    this.authType = pass ? VRRP_AUTH_PASS : 0;
+    this.authData =
+      this.version === 2 ? vrrpPassword(pass ? (cfg.authentication?.pass ?? "") : "") : new Uint8Array(0);
+    this.advertField =
+      this.version === 2 ? Math.max(1, Math.round(cfg.advertInt)) : Math.round(cfg.advertInt * 100);
+    this.vipAddrs = cfg.virtualIpaddress.map((v) => v.address);
+    const params: InstanceParams = {
+      name: cfg.name,
+      vrid: cfg.virtualRouterId,
+      version: this.version,
+      family: this.family,
+      advertIntervalMs: this.version === 2 ? this.advertField * 1000 : this.advertField * 10,
+      basePriority: cfg.priority,
+      nopreempt: cfg.nopreempt,
+      preemptDelayMs: cfg.preemptDelay * 1000,
+      primaryAddress: parseIp(this.src)!,
+      initialState: cfg.state ?? "BACKUP",
+      // an owner told explicitly to start as BACKUP waits like any backup, as in keepalived
+      holdOwnerStart: cfg.state === "BACKUP",
+    };
+    this.params = params;
+    this.fsm = initialState(params, monotonic());
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  /** Re-creates the state machine, e.g. with sync-group start parameters, before startup. */
+  reinit(params: InstanceParams): void {
+    this.params = params;
+    this.fsm = initialState(params, monotonic());
+  }
+
+  dispatch(ev: VrrpEvent): void {
+    const from = this.fsm.state;
+    const { state, actions } = step(this.fsm, ev, monotonic());
+    this.fsm = state;
+    let regroup = false;
+    for (const a of actions) {
+      if (a.type === "sync_group") regroup = true;
+      else this.apply(a);
+    }
+    this.arm();
+    if (regroup) this.rt.resync(this, from);
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const d = nextDeadline(this.fsm);
+    if (d === null) return;
+    // ceil so that the tick never runs before the deadline and spins
+    const wait = Math.max(0, Math.ceil(d - monotonic()));
+    this.timer = setTimeout(() => this.dispatch({ type: "tick" }), wait);
+  }
+
+  private apply(a: Action): void {
+    switch (a.type) {
+      case "send_advert":
+        this.sendAdvert(a.priority);
+        break;
+      case "add_vips":
+        this.addVips();
+        break;
+      case "remove_vips":
+        this.removeVips();
+        break;
+      case "announce":
+        this.announce();
+        break;
+      case "stop_announce":
+        this.stopAnnounce();
+        break;
+      case "transition":
+        this.rt.onTransition(this, a.from, a.to, a.reason);
+        break;
+      case "master_rx_lower_pri":
+        this.lowerPriorityHeard(a.from, a.priority);
+        break;
+      case "warn":
+        this.rt.limitedLog(`warn:${this.name}:${a.message}`, { instance: this.name }, a.message);
+        break;
+    }
+  }
+
+  sendAdvert(priority: number): void {
+    const pkt: VrrpPacket = {
+      version: this.version,
+      type: 1,
+      vrid: this.cfg.virtualRouterId,
+      priority,
+      advertInterval: this.advertField,
+      authType: this.authType,
+      authData: this.authData,
+      family: this.family,
+      addresses: this.vipAddrs,
+    };
+    for (const dst of this.dests) {
+      // the pseudo-header carries the destination, so unicast peers each get their own checksum
+      const bytes = encodeVrrp(pkt, { src: this.src, dst, checksum: this.checksum });
+      try {
+        this.tx.send(bytes, dst);
+        this.counters.inc("adverts_sent");
+      } catch (e) {
+        this.counters.inc("send_errors");
+        this.rt.limitedLog(
+          `send:${this.name}`,
+          { instance: this.name, dst, err: String(e) },
+          "advert send failed",
+        );
+      }
+    }
+  }
+
+  private vipDevice(dev: string | undefined): IfaceInfo | null {
+    if (!dev || dev === this.iface.name) return this.iface;
+    return this.rt.io.iface(dev);
+  }
+
+  addVips(): void {
+    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+      const ifc = this.vipDevice(v.dev);
+      if (!ifc) {
+        this.rt.log.error({ instance: this.name, vip: v.address, dev: v.dev }, "VIP device not found");
+        continue;
+      }
+      const fam = v.address.includes(":") ? 6 : 4;
+      try {
+        this.rt.io.kernel.addAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128), {
+          label: v.label,
+          nodad: fam === 6,
+          noPrefixRoute: v.noPrefixRoute,
+        });
+        this.held.add(`${ifc.ifindex}/${v.address}`);
+      } catch (e) {
+        this.rt.log.error({ instance: this.name, vip: v.address, err: String(e) }, "adding VIP failed");
+      }
+    }
+  }
+
+  removeVips(): void {
+    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+      const ifc = this.vipDevice(v.dev);
+      if (!ifc) continue;
+      const fam = v.address.includes(":") ? 6 : 4;
+      try {
+        this.rt.io.kernel.delAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128));
+      } catch (e) {
+        this.rt.log.error({ instance: this.name, vip: v.address, err: String(e) }, "removing VIP failed");
+      }
+      this.held.delete(`${ifc.ifindex}/${v.address}`);
+    }
+  }
+
+  releaseStale(): void {
+    const present = new Map<number, Set<string>>();
+    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+      const ifc = this.vipDevice(v.dev);
+      if (!ifc) continue;
+      let have = present.get(ifc.ifindex);
+      if (!have) {
+        have = new Set(this.rt.io.kernel.addressesOf(ifc.ifindex));
+        present.set(ifc.ifindex, have);
+      }
+      if (!have.has(v.address)) continue;
+      const fam = v.address.includes(":") ? 6 : 4;
+      this.rt.log.info({ instance: this.name, vip: v.address }, "removing VIP left from a previous run");
+      this.rt.io.kernel.delAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128));
+    }
+  }
+
+  /** First burst now, a second after garp_master_delay, then refreshes (RFC 5798 §6.4.1, keepalived). */
+  announce(): void {
+    this.stopAnnounce();
+    const g = instanceGarp(this.rt.config, this.cfg);
+    this.burst(g.masterRepeat, g.interval, g.gnaInterval);
+    if (g.masterDelay > 0) {
+      this.announceTimers.push(
+        setTimeout(() => this.burst(g.masterRepeat, g.interval, g.gnaInterval), g.masterDelay * 1000),
+      );
+    }
+    if (g.masterRefresh > 0) {
+      this.refreshTimer = setInterval(
+        () => this.burst(g.masterRefreshRepeat, g.interval, g.gnaInterval),
+        g.masterRefresh * 1000,
+      );
+    }
+  }
+
+  /** keepalived's vrrp_garp_lower_prio_*: re-announce when a lower-priority router claims mastership */
+  private lowerPriorityHeard(from: string, priority: number): void {
+    this.counters.inc("lower_priority_adverts");
+    this.rt.limitedLog(
+      `lowprio:${this.name}`,
+      { instance: this.name, from, priority },
+      "lower priority advert heard as master",
+    );
+    const g = instanceGarp(this.rt.config, this.cfg);
+    if (g.lowerPrioRepeat === undefined || g.lowerPrioRepeat === 0) return;
+    const delay = (g.lowerPrioDelay ?? 0) * 1000;
+    this.announceTimers.push(
+      setTimeout(() => this.burst(g.lowerPrioRepeat!, g.interval, g.gnaInterval), delay),
+    );
+  }
+
+  stopAnnounce(): void {
+    for (const t of this.announceTimers) clearTimeout(t);
+    this.announceTimers = [];
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  private burst(repeat: number, garpGapS: number, gnaGapS: number): void {
+    const gapMs = Math.max(garpGapS, gnaGapS) * 1000;
+    for (let i = 0; i < repeat; i++) {
+      if (i === 0 || gapMs === 0) this.announceOnce();
+      else this.announceTimers.push(setTimeout(() => this.announceOnce(), i * gapMs));
+    }
+  }
+
+  private announceOnce(): void {
+    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+      const ifc = this.vipDevice(v.dev);
+      if (!ifc) continue;
+      const v6 = v.address.includes(":");
+      try {
+        if (v6) {
+          // keepalived sources the NA from the VIP itself; peers then learn the VIP's MAC directly
+          this.rt.io.sendFrame(ifc.ifindex, encodeUnsolicitedNa(ifc.mac, v.address, v.address));
+        } else {
+          this.rt.io.sendFrame(ifc.ifindex, encodeGratuitousArp(ifc.mac, v.address));
+        }
+        this.counters.inc(v6 ? "na_sent" : "garp_sent");
+      } catch (e) {
+        this.rt.limitedLog(
+          `garp:${this.name}`,
+          { instance: this.name, err: String(e) },
+          "GARP/NA send failed",
+        );
+      }
+    }
+  }
+
+  onAdvert(pkt: VrrpPacket, rx: { ttl: number; src: string; dst: string }): void {
+    if (rx.src === this.src) return; // our own advert looped back
+    const v = validateAdvert(
+      {
+        vrid: this.cfg.virtualRouterId,
+        version: this.version,
+        family: this.family,
+        advertIntervalMs: this.fsm.params.advertIntervalMs,
+        auth: this.cfg.authentication,
+        vipCount: this.vipAddrs.length,
+        vips: this.vipAddrs,
+        unicast: this.cfg.unicastPeer.length > 0,
+        unicastPeers: this.cfg.unicastPeer.map((p) => p.address),
+        checkUnicastSrc: this.rt.config.globalDefs.checkUnicastSrc,
+      },
+      pkt,
+      rx,
+    );
+    if (!v.ok) {
+      this.counters.inc(`dropped_${v.reason}`);
+      this.rt.emit({ type: "drop", instance: this.name, reason: v.reason });
+      if (v.log) {
+        this.rt.limitedLog(
+          `drop:${this.name}:${v.reason}`,
+          { instance: this.name, reason: v.reason, src: rx.src },
+          "advert dropped",
+        );
+      }
+      return;
+    }
+    this.counters.inc("adverts_received");
+    const ms = pkt.version === 2 ? pkt.advertInterval * 1000 : pkt.advertInterval * 10;
+    this.dispatch({
+      type: "advert",
+      priority: pkt.priority,
+      advertIntervalMs: ms,
+      src: parseIp(rx.src)!,
+      srcText: rx.src,
+    });
+  }
+
+  /** Re-evaluates tracked interfaces and scripts; sends fault/priority events on change. */
+  retrack(): void {
+    const rt = this.rt;
+    const ifaces = this.cfg.trackInterface.map((t) => ({
+      weight: t.weight,
+      weightReverse: t.weightReverse,
+      up: rt.io.linkUp(t.name),
+      name: t.name,
+    }));
+    if (!this.cfg.dontTrackPrimary) {
+      ifaces.push({
+        weight: 0,
+        weightReverse: false,
+        up: rt.io.linkUp(this.iface.name),
+        name: this.iface.name,
+      });
+    }
+    const group = this.syncGroup
+      ? rt.config.vrrpSyncGroups.find((g) => g.name === this.syncGroup)
+      : undefined;
+    for (const t of group?.trackInterface ?? []) {
+      ifaces.push({
+        weight: t.weight,
+        weightReverse: t.weightReverse,
+        up: rt.io.linkUp(t.name),
+        name: t.name,
+      });
+    }
+    const scripts = [...this.cfg.trackScript, ...(group?.trackScript ?? [])].map((t) => {
+      const def = rt.config.vrrpScripts.find((s) => s.name === t.name);
+      return {
+        name: t.name,
+        weight: t.weight ?? def?.weight ?? 0,
+        weightReverse: t.weightReverse ?? def?.weightReverse ?? false,
+        ok: rt.scriptOk(t.name),
+      };
+    });
+    const r = effectivePriority(this.cfg.priority, ifaces, scripts);
+    if (!this.started) {
+      if (r.pending.length > 0) return;
+      this.started = true;
+      this.dispatch({ type: "startup" });
+    }
+    const next = new Set(r.faults);
+    for (const f of next) if (!this.faults.has(f)) this.dispatch({ type: "fault", reason: f, active: true });
+    for (const f of this.faults) if (!next.has(f)) this.dispatch({ type: "fault", reason: f, active: false });
+    this.faults = next;
+    if (r.priority !== this.fsm.effectivePriority) this.dispatch({ type: "priority", effective: r.priority });
+  }
+
+  status(): InstanceStatus {
+    const lt = this.fsm.lastTransition;
+    return {
+      name: this.name,
+      vrid: this.cfg.virtualRouterId,
+      family: this.family,
+      interface: this.iface.name,
+      state: this.fsm.state,
+      basePriority: this.cfg.priority,
+      effectivePriority: this.fsm.effectivePriority,
+      currentMaster: this.fsm.state === "MASTER" ? this.src : this.fsm.currentMaster,
+      vipsHeld: [...this.held].map((k) => k.slice(k.indexOf("/") + 1)),
+      lastTransition: lt ? { at: lt.at, from: lt.from, to: lt.to, reason: lt.reason } : null,
+      counters: this.counters.toObject(),
+    };
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.stopAnnounce();
+  }
+}
+
+/** One VRRP router process: all instances of a config. */
+export class VrrpRuntime {
+  readonly instances = new Map<string, InstanceRunner>();
+  private readonly byVrid = new Map<string, InstanceRunner>();
+  private readonly scriptState = new Map<string, ScriptFilter>();
+  private readonly scriptTimers: ReturnType<typeof setTimeout>[] = [];
+  private readonly listeners = new Set<(e: RuntimeEvent) => void>();
+  private readonly limiter = new LogLimiter();
+  readonly counters = new Counters();
+  private stopping = false;
+
+  constructor(
+    readonly config: Config,
+    readonly io: VrrpIo,
+    readonly log: Logger,
+  ) {}
+
+  on(fn: (e: RuntimeEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(e: RuntimeEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  limitedLog(key: string, obj: Record<string, unknown>, msg: string): void {
+    const r = this.limiter.allow(key, Date.now());
+    if (r === null) return;
+    this.log.warn(r > 0 ? { ...obj, suppressed: r } : obj, msg);
+  }
+
+  /** null until the script has reported once */
+  scriptOk(name: string): boolean | null {
+    const f = this.scriptState.get(name);
+    return f ? f.okOrNull : true;
+  }
+
+  start(): void {
+    for (const g of this.config.vrrpSyncGroups) {
+      for (const member of g.group) this.syncOf.set(member, g.name);
+    }
+    for (const s of this.config.vrrpScripts) {
+      this.scriptState.set(s.name, new ScriptFilter(s.rise, s.fall, s.initFail));
+    }
+    for (const cfg of this.config.vrrpInstances) {
+      const iface = this.io.iface(cfg.interface);
+      if (!iface) throw new Error(`${cfg.name}: interface ${cfg.interface} not found`);
+      const key = `${iface.ifindex}/${cfg.family}/${cfg.virtualRouterId}`;
+      const src = cfg.unicastSrcIp ?? iface.primary[cfg.family];
+      if (!src) throw new Error(`${cfg.name}: interface ${cfg.interface} has no IPv${cfg.family} address`);
+      const multicast = cfg.unicastPeer.length === 0;
+      const tx = this.io.open(iface, cfg.family, src, multicast, (rx) => this.onRx(rx));
+      const runner = new InstanceRunner(this, cfg, iface, tx);
+      runner.syncGroup = this.syncOf.get(cfg.name) ?? null;
+      this.instances.set(cfg.name, runner);
+      this.byVrid.set(key, runner);
+    }
+    for (const g of this.config.vrrpSyncGroups) {
+      const members = g.group.map((n) => this.instances.get(n)).filter((m): m is InstanceRunner => !!m);
+      const params = syncGroupStartParams(members.map((m) => ({ ...m.params, syncGroup: true })));
+      for (const [i, m] of members.entries()) m.reinit(params[i]!);
+    }
+    this.io.onLinkChange(() => {
+      for (const r of this.instances.values()) r.retrack();
+    });
+    // The kernel is the source of truth: VIPs left by a previous run that died (kill -9) are
+    // released before the election, so a restarted backup never answers for them.
+    for (const r of this.instances.values()) r.releaseStale();
+    // retrack dispatches startup once no weight-0 script is still pending
+    for (const r of this.instances.values()) r.retrack();
+    for (const s of this.config.vrrpScripts) this.scheduleScript(s.name, 0);
+  }
+
+  private readonly syncOf = new Map<string, string>();
+
+  private scheduleScript(name: string, delayMs: number): void {
+    if (this.stopping) return;
+    const def = this.config.vrrpScripts.find((s) => s.name === name);
+    if (!def) return;
+    const t = setTimeout(async () => {
+      const argv = splitCommand(def.script);
+      const timeoutMs = (def.timeout ?? def.interval) * 1000;
+      const res = await runScript(argv, timeoutMs);
+      if (this.stopping) return;
+      const filter = this.scriptState.get(name)!;
+      const before = filter.ok;
+      filter.record(res.ok);
+      if (filter.ok !== before) {
+        this.log.info(
+          { script: name, ok: filter.ok, code: res.code, timedOut: res.timedOut },
+          "track script changed",
+        );
+        for (const r of this.instances.values()) r.retrack();
+      }
+      this.scheduleScript(name, def.interval * 1000);
+    }, delayMs);
+    this.scriptTimers.push(t);
+    if (this.scriptTimers.length > 64) this.scriptTimers.splice(0, this.scriptTimers.length - 64);
+  }
+
+  private onRx(rx: VrrpRx): void {
+    let payload = rx.data;
+    let ttl = rx.ttl;
+    let src = rx.src;
+    let dst = rx.dst;
+    if (rx.family === 4) {
+      const h = decodeIpv4Header(rx.data);
+      if (!h.ok) {
+        this.drop(null, h.error.reason);
+        return;
+      }
+      payload = rx.data.subarray(h.value.ihl, Math.min(rx.data.length, h.value.totalLength));
+      ttl = h.value.ttl;
+      src = h.value.src;
+      dst = h.value.dst;
+    }
+    const d = decodeVrrp(payload, { family: rx.family, src, dst });
+    if (!d.ok) {
+      this.drop(null, d.error.reason, src);
+      return;
+    }
+    const runner = this.byVrid.get(`${rx.ifindex}/${rx.family}/${d.value.packet.vrid}`);
+    if (!runner) {
+      this.drop(null, "vrid");
+      return;
+    }
+    runner.onAdvert(d.value.packet, { ttl, src, dst });
+  }
+
+  private drop(instance: string | null, reason: string, src?: string): void {
+    this.counters.inc(`dropped_${reason}`);
+    this.emit({ type: "drop", instance, reason });
+    if (reason !== "vrid") this.limitedLog(`drop:${reason}`, { reason, src }, "packet dropped");
+  }
+
+  onTransition(r: InstanceRunner, from: string, to: string, reason: string): void {
+    const priority = r.fsm.effectivePriority;
+    this.log.info(
+      { event: "transition", instance: r.name, from, to, reason, priority },
+      `(${r.name}) Entering ${to} STATE`,
+    );
+    this.emit({ type: "transition", instance: r.name, from, to, reason, priority });
+    this.notify("INSTANCE", r.name, to, priority, r.cfg.notify);
+    if (r.syncGroup) {
+      const group = this.config.vrrpSyncGroups.find((g) => g.name === r.syncGroup)!;
+      const after = groupStateOf(this.members(group.name).map((m) => m.fsm.state));
+      if (after && after !== this.groupState.get(group.name)) {
+        this.groupState.set(group.name, after);
+        this.notify("GROUP", group.name, after, 0, group.notify);
+      }
+    }
+  }
+
+  private members(group: string): InstanceRunner[] {
+    const g = this.config.vrrpSyncGroups.find((x) => x.name === group);
+    return (g?.group ?? []).map((n) => this.instances.get(n)).filter((m): m is InstanceRunner => !!m);
+  }
+
+  /**
+   * Re-evaluates a sync group after one member's step asked for it. The events it produces may ask
+   * again; sync-group.ts rules are idempotent, so the cascade settles (bounded for safety).
+   */
+  resync(r: InstanceRunner, from: string): void {
+    if (!r.syncGroup) return;
+    this.syncDepth++;
+    try {
+      if (this.syncDepth > 16) {
+        this.log.error({ group: r.syncGroup }, "sync group cascade did not settle");
+        return;
+      }
+      const members = this.members(r.syncGroup);
+      const evs = syncEvents(
+        members.map((m) => memberView(m.name, m.fsm)),
+        r.name,
+        undefined,
+        { from: from as InstanceState["state"], group: r.syncGroup },
+      );
+      for (const e of evs) this.instances.get(e.instance)?.dispatch(e.event);
+    } finally {
+      this.syncDepth--;
+    }
+  }
+
+  private syncDepth = 0;
+
+  private readonly groupState = new Map<string, string>();
+
+  private notify(
+    kind: "INSTANCE" | "GROUP",
+    name: string,
+    state: string,
+    priority: number,
+    scripts: VrrpInstance["notify"],
+  ): void {
+    for (const cmd of notifyScripts(scripts, state)) {
+      const argv = [
+        ...splitCommand(cmd.command),
+        ...(cmd.withArgs ? notifyArgs(kind, name, state, priority) : []),
+      ];
+      spawnNotify(
+        argv,
+        (o) => {
+          if (!o.ok) {
+            this.log.warn(
+              { script: cmd.command, code: o.code, timedOut: o.timedOut, err: o.error },
+              "notify script failed",
+            );
+          }
+        },
+        cmd.timeoutMs,
+      );
+    }
+  }
+
+  status(): InstanceStatus[] {
+    return [...this.instances.values()].map((r) => r.status());
+  }
+
+  /** Graceful stop: masters send priority 0 and release their VIPs (RFC 5798 §6.4.3). */
+  stop(): void {
+    this.stopping = true;
+    for (const t of this.scriptTimers) clearTimeout(t);
+    for (const r of this.instances.values()) {
+      r.dispatch({ type: "shutdown" });
+      r.close();
+    }
+  }
+}

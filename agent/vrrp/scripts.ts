@@ -1,0 +1,67 @@
+// Running operator scripts: tracking scripts (vrrp_script) on an interval with a timeout, and notify
+// scripts on transitions. Like keepalived, the script text is split into argv (quotes respected) and
+// executed directly, not through a shell; keepalived's notify arguments are appended.
+
+/** Splits a keepalived script line into argv: whitespace separates, '...' and "..." group. */
+export function splitCommand(line: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === "\\" && quote === '"' && i + 1 < line.length) cur += line[++i];
+      else cur += c;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (c === " " || c === "\t") {
+      if (inWord) out.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) out.push(cur);
+  return out;
+}
+
+export interface ScriptOutcome {
+  ok: boolean;
+  code: number | null;
+  timedOut: boolean;
+  error?: string;
+}
+
+/** Runs argv with a timeout (ms); the process group is killed on timeout. Never throws. */
+export async function runScript(argv: string[], timeoutMs: number): Promise<ScriptOutcome> {
+  if (argv.length === 0) return { ok: false, code: null, timedOut: false, error: "empty command" };
+  let proc: Bun.Subprocess<"ignore", "ignore", "ignore">;
+  try {
+    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  } catch (e) {
+    return { ok: false, code: null, timedOut: false, error: (e as Error).message };
+  }
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill("SIGKILL");
+  }, timeoutMs);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return { ok: !timedOut && code === 0, code: timedOut ? null : code, timedOut };
+}
+
+/** Fire-and-forget for notify scripts; the callback reports a failure for logging. */
+export function spawnNotify(argv: string[], onDone: (o: ScriptOutcome) => void, timeoutMs = 30_000): void {
+  void runScript(argv, timeoutMs).then(onDone);
+}

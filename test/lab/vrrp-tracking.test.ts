@@ -1,0 +1,171 @@
+// Tracking (interfaces, scripts), notify scripts and sync groups, on a real kernel.
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Agent, holders, startVigil, tempDir } from "./agents.ts";
+import { keepalivedConf } from "./confgen.ts";
+import { Lab, waitFor } from "./netns.ts";
+
+const VIP = "192.0.2.100";
+const VIP2 = "192.0.2.101";
+let lab: Lab | null = null;
+const agents: Agent[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop("SIGKILL", 1000);
+  await lab?.destroy();
+  lab = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function twoNodes(tag: string): Lab {
+  lab = new Lab(tag);
+  lab.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
+  lab.addNode({ name: "n2", addrs: ["192.0.2.2/24"] });
+  // a veth pair stands in for a tracked uplink (this kernel may lack the dummy driver)
+  for (const n of ["n1", "n2"]) {
+    lab.exec(lab.node(n).ns, ["ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"]);
+    lab.exec(lab.node(n).ns, ["ip", "link", "set", "trk1", "up"]);
+    lab.exec(lab.node(n).ns, ["ip", "link", "set", "trk0", "up"]);
+  }
+  return lab;
+}
+
+function vigil(l: Lab, node: string, conf: string): Agent {
+  const a = startVigil(l, node, conf);
+  agents.push(a);
+  return a;
+}
+
+async function holderIs(l: Lab, node: string, timeoutMs: number, vip = VIP): Promise<boolean> {
+  return waitFor(() => {
+    const h = holders(l, ["n1", "n2"], vip);
+    return h.length === 1 && h[0] === node;
+  }, timeoutMs);
+}
+
+describe("tracking, notify, sync groups", () => {
+  test("track_interface without weight: link down puts the master in FAULT; up brings it back", async () => {
+    const l = twoNodes("trif");
+    const conf = (p: number) =>
+      keepalivedConf({
+        instances: [
+          {
+            priority: p,
+            version: 3,
+            advertInt: 0.2,
+            vips: [`${VIP}/24`],
+            trackInterfaces: [{ name: "trk0" }],
+          },
+        ],
+      });
+    const a1 = vigil(l, "n1", conf(200));
+    vigil(l, "n2", conf(100));
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "down"]);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    expect(await a1.waitLine((x) => x.includes('"to":"FAULT"'), 2000)).not.toBeNull();
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "up"]);
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+  });
+
+  test("track_interface with weight and track_script with weight change the priority", async () => {
+    const l = twoNodes("trw");
+    const dir = tempDir("trw");
+    dirs.push(dir);
+    const flag = join(dir, "healthy");
+    writeFileSync(flag, "");
+    const conf = (p: number, withScript: boolean) =>
+      keepalivedConf({
+        scripts: withScript
+          ? [{ name: "chk", script: `/usr/bin/test -f ${flag}`, interval: 1, weight: -150 }]
+          : [],
+        instances: [
+          {
+            priority: p,
+            version: 3,
+            advertInt: 0.2,
+            vips: [`${VIP}/24`],
+            trackInterfaces: [{ name: "trk0", weight: -150 }],
+            trackScripts: withScript ? [{ name: "chk" }] : [],
+          },
+        ],
+      });
+    vigil(l, "n1", conf(200, true));
+    vigil(l, "n2", conf(100, false));
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    // weight -150 on a down interface: 200 -> 50 < 100, the backup preempts
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "down"]);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "up"]);
+    expect(await holderIs(l, "n1", 3000)).toBe(true);
+    // the script failing has the same effect
+    rmSync(flag);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    writeFileSync(flag, "");
+    expect(await holderIs(l, "n1", 3000)).toBe(true);
+  });
+
+  test("notify scripts get keepalived's arguments", async () => {
+    const l = twoNodes("notif");
+    const dir = tempDir("notif");
+    dirs.push(dir);
+    const script = join(dir, "notify.sh");
+    const out = join(dir, "out");
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${out}\n`, { mode: 0o755 });
+    const masterFile = join(dir, "master");
+    const conf = keepalivedConf({
+      instances: [
+        {
+          name: "VI_N",
+          priority: 200,
+          version: 3,
+          advertInt: 0.2,
+          vips: [`${VIP}/24`],
+          notify: script,
+          notifyMaster: `/usr/bin/touch ${masterFile}`,
+        },
+      ],
+    });
+    vigil(l, "n1", conf);
+    expect(await waitFor(() => existsSync(out) && readFileSync(out, "utf8").includes("MASTER"), 5000)).toBe(
+      true,
+    );
+    const lines = readFileSync(out, "utf8").trim().split("\n");
+    expect(lines).toContain("INSTANCE VI_N BACKUP 200");
+    expect(lines).toContain("INSTANCE VI_N MASTER 200");
+    expect(await waitFor(() => existsSync(masterFile), 2000)).toBe(true);
+  });
+
+  test("sync group: a fault on one member moves the whole group", async () => {
+    const l = twoNodes("sync");
+    const conf = (p: number) =>
+      keepalivedConf({
+        syncGroups: [{ name: "G1", group: ["VA", "VB"] }],
+        instances: [
+          {
+            name: "VA",
+            vrid: 71,
+            priority: p,
+            version: 3,
+            advertInt: 0.2,
+            vips: [`${VIP}/24`],
+            trackInterfaces: [{ name: "trk0" }],
+          },
+          { name: "VB", vrid: 72, priority: p, version: 3, advertInt: 0.2, vips: [`${VIP2}/24`] },
+        ],
+      });
+    vigil(l, "n1", conf(200));
+    vigil(l, "n2", conf(100));
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    expect(await holderIs(l, "n1", 5000, VIP2)).toBe(true);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "down"]);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    // VB has nothing wrong of its own: it follows its group
+    expect(await holderIs(l, "n2", 3000, VIP2)).toBe(true);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "trk0", "up"]);
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    expect(await holderIs(l, "n1", 5000, VIP2)).toBe(true);
+  });
+});
