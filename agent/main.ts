@@ -19,6 +19,10 @@ async function main(argv: string[]): Promise<number> {
       const { runAgent } = await import("./cli/run.ts");
       return runAgent(rest);
     }
+    case "child": {
+      const { runChild } = await import("./cli/child.ts");
+      return runChild(rest);
+    }
     case "check": {
       const { runCheck } = await import("./cli/check.ts");
       return runCheck(rest);

@@ -28,6 +28,7 @@ import {
   type VrrpEvent,
 } from "./instance.ts";
 import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
+import { type ConfigDiff, diffInstances, scriptFingerprint } from "../config/diff.ts";
 import { runScript, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
 import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
@@ -93,7 +94,7 @@ class InstanceRunner {
 
   constructor(
     readonly rt: VrrpRuntime,
-    readonly cfg: VrrpInstance,
+    public cfg: VrrpInstance,
     readonly iface: IfaceInfo,
     readonly tx: VrrpTx,
   ) {
@@ -474,14 +475,14 @@ export class VrrpRuntime {
   readonly instances = new Map<string, InstanceRunner>();
   private readonly byVrid = new Map<string, InstanceRunner>();
   private readonly scriptState = new Map<string, ScriptFilter>();
-  private readonly scriptTimers: ReturnType<typeof setTimeout>[] = [];
+  private readonly scriptTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
   private readonly limiter = new LogLimiter();
   readonly counters = new Counters();
   private stopping = false;
 
   constructor(
-    readonly config: Config,
+    public config: Config,
     readonly io: VrrpIo,
     readonly log: Logger,
   ) {}
@@ -508,16 +509,54 @@ export class VrrpRuntime {
   }
 
   start(): void {
+    this.io.onLinkChange(() => {
+      for (const r of this.instances.values()) r.retrack();
+    });
+    this.apply(this.config.vrrpInstances.map((i) => i.name));
+  }
+
+  /**
+   * Applies a new config (SIGHUP / API). Instances whose effective config did not change keep their
+   * state and timers (no re-election, no VIP flap); changed ones restart, removed ones stop (a master
+   * hands over with priority 0 and releases its VIPs), new ones start.
+   */
+  reload(next: Config): ConfigDiff {
+    const diff = diffInstances(this.config, next);
+    for (const name of [...diff.removed, ...diff.changed]) this.removeInstance(name);
+    this.config = next;
+    // scripts whose definition is unchanged keep their rise/fall state
+    const oldScripts = this.scriptDefs;
+    this.scriptDefs = new Map(next.vrrpScripts.map((d) => [d.name, scriptFingerprint(d)]));
+    for (const [name, t] of this.scriptTimers) {
+      if (this.scriptDefs.get(name) !== oldScripts.get(name)) {
+        clearTimeout(t);
+        this.scriptTimers.delete(name);
+        this.scriptState.delete(name);
+      }
+    }
+    for (const r of this.instances.values()) {
+      r.cfg = next.vrrpInstances.find((i) => i.name === r.name) ?? r.cfg;
+    }
+    this.apply([...diff.changed, ...diff.added]);
+    return diff;
+  }
+
+  /** Creates and starts the named instances of the current config. */
+  private apply(names: string[]): void {
+    this.syncOf.clear();
     for (const g of this.config.vrrpSyncGroups) {
       for (const member of g.group) this.syncOf.set(member, g.name);
     }
     for (const s of this.config.vrrpScripts) {
-      this.scriptState.set(s.name, new ScriptFilter(s.rise, s.fall, s.initFail));
+      if (!this.scriptState.has(s.name)) this.scriptState.set(s.name, new ScriptFilter(s.rise, s.fall, s.initFail));
+      if (!this.scriptDefs.has(s.name)) this.scriptDefs.set(s.name, scriptFingerprint(s));
     }
-    for (const cfg of this.config.vrrpInstances) {
+    const fresh: InstanceRunner[] = [];
+    for (const name of names) {
+      const cfg = this.config.vrrpInstances.find((i) => i.name === name);
+      if (!cfg) continue;
       const iface = this.io.iface(cfg.interface);
       if (!iface) throw new Error(`${cfg.name}: interface ${cfg.interface} not found`);
-      const key = `${iface.ifindex}/${cfg.family}/${cfg.virtualRouterId}`;
       const src = cfg.unicastSrcIp ?? iface.primary[cfg.family];
       if (!src) throw new Error(`${cfg.name}: interface ${cfg.interface} has no IPv${cfg.family} address`);
       const multicast = cfg.unicastPeer.length === 0;
@@ -525,49 +564,61 @@ export class VrrpRuntime {
       const runner = new InstanceRunner(this, cfg, iface, tx);
       runner.syncGroup = this.syncOf.get(cfg.name) ?? null;
       this.instances.set(cfg.name, runner);
-      this.byVrid.set(key, runner);
+      this.byVrid.set(vridKey(iface.ifindex, cfg.family, cfg.virtualRouterId), runner);
+      fresh.push(runner);
     }
     for (const g of this.config.vrrpSyncGroups) {
       const members = g.group.map((n) => this.instances.get(n)).filter((m): m is InstanceRunner => !!m);
+      if (!members.some((m) => fresh.includes(m))) continue;
       const params = syncGroupStartParams(members.map((m) => ({ ...m.params, syncGroup: true })));
-      for (const [i, m] of members.entries()) m.reinit(params[i]!);
+      for (const [i, m] of members.entries()) if (fresh.includes(m)) m.reinit(params[i]!);
     }
-    this.io.onLinkChange(() => {
-      for (const r of this.instances.values()) r.retrack();
-    });
     // The kernel is the source of truth: VIPs left by a previous run that died (kill -9) are
     // released before the election, so a restarted backup never answers for them.
-    for (const r of this.instances.values()) r.releaseStale();
+    for (const r of fresh) r.releaseStale();
     // retrack dispatches startup once no weight-0 script is still pending
-    for (const r of this.instances.values()) r.retrack();
-    for (const s of this.config.vrrpScripts) this.scheduleScript(s.name, 0);
+    for (const r of fresh) r.retrack();
+    for (const s of this.config.vrrpScripts) {
+      if (!this.scriptTimers.has(s.name)) this.scheduleScript(s.name, 0);
+    }
+  }
+
+  private removeInstance(name: string): void {
+    const r = this.instances.get(name);
+    if (!r) return;
+    r.dispatch({ type: "shutdown" });
+    r.close();
+    this.instances.delete(name);
+    this.byVrid.delete(vridKey(r.iface.ifindex, r.family, r.cfg.virtualRouterId));
   }
 
   private readonly syncOf = new Map<string, string>();
+  private scriptDefs = new Map<string, string>();
 
   private scheduleScript(name: string, delayMs: number): void {
     if (this.stopping) return;
     const def = this.config.vrrpScripts.find((s) => s.name === name);
     if (!def) return;
+    const fingerprint = this.scriptDefs.get(name);
     const t = setTimeout(async () => {
       const argv = splitCommand(def.script);
       const timeoutMs = (def.timeout ?? def.interval) * 1000;
       const res = await runScript(argv, timeoutMs);
-      if (this.stopping) return;
+      // a reload may have replaced or removed this script while it ran
+      if (this.stopping || this.scriptDefs.get(name) !== fingerprint || this.scriptTimers.get(name) !== t) return;
       const filter = this.scriptState.get(name)!;
-      const before = filter.ok;
+      const before = filter.okOrNull;
       filter.record(res.ok);
-      if (filter.ok !== before) {
+      if (filter.okOrNull !== before) {
         this.log.info(
-          { script: name, ok: filter.ok, code: res.code, timedOut: res.timedOut },
+          { script: name, ok: filter.okOrNull, code: res.code, timedOut: res.timedOut },
           "track script changed",
         );
         for (const r of this.instances.values()) r.retrack();
       }
       this.scheduleScript(name, def.interval * 1000);
     }, delayMs);
-    this.scriptTimers.push(t);
-    if (this.scriptTimers.length > 64) this.scriptTimers.splice(0, this.scriptTimers.length - 64);
+    this.scriptTimers.set(name, t);
   }
 
   private onRx(rx: VrrpRx): void {
@@ -591,7 +642,7 @@ export class VrrpRuntime {
       this.drop(null, d.error.reason, src);
       return;
     }
-    const runner = this.byVrid.get(`${rx.ifindex}/${rx.family}/${d.value.packet.vrid}`);
+    const runner = this.byVrid.get(vridKey(rx.ifindex, rx.family, d.value.packet.vrid));
     if (!runner) {
       this.drop(null, "vrid");
       return;
@@ -691,10 +742,15 @@ export class VrrpRuntime {
   /** Graceful stop: masters send priority 0 and release their VIPs (RFC 5798 §6.4.3). */
   stop(): void {
     this.stopping = true;
-    for (const t of this.scriptTimers) clearTimeout(t);
+    for (const t of this.scriptTimers.values()) clearTimeout(t);
+    this.scriptTimers.clear();
     for (const r of this.instances.values()) {
       r.dispatch({ type: "shutdown" });
       r.close();
     }
   }
+}
+
+function vridKey(ifindex: number, family: 4 | 6, vrid: number): string {
+  return `${ifindex}/${family}/${vrid}`;
 }

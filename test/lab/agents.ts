@@ -1,7 +1,7 @@
 // Starting real agents inside lab namespaces: vigil (the compiled binary, or from source when
 // VIGIL_FROM_SOURCE=1) and keepalived 2.2.7, with helpers to follow their state from the logs and
 // the kernel. Used by the lab, interop and bench tiers alike.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Lab, sleep } from "./netns.ts";
@@ -135,6 +135,26 @@ export class Agent {
     return code;
   }
 
+  /**
+   * Simulates the host's agent dying at once: every process of this agent (the watchdog and its
+   * children) gets SIGKILL, so nothing runs a graceful shutdown. The watchdog is frozen first so it
+   * cannot respawn a child, and children die before it so their parent-death signal never fires.
+   */
+  async crash(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined || !this.running) return;
+    process.kill(pid, "SIGSTOP");
+    for (const child of childPids(pid)) {
+      try {
+        process.kill(child, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    process.kill(pid, "SIGKILL");
+    await this.proc?.exited;
+  }
+
   async exited(): Promise<number> {
     return this.proc ? await this.proc.exited : -1;
   }
@@ -229,4 +249,21 @@ export async function sampleHolders(
 
 export function writeFile(path: string, text: string): void {
   writeFileSync(path, text);
+}
+
+/** Direct children of a process, from /proc. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // the command name may contain spaces: fields after the last ')' are fixed
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === pid) out.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
 }

@@ -86,7 +86,7 @@ describe("vigil VRRP on a real kernel", () => {
     expect(await sampleHolders(l, all, VIP, 1000)).toEqual([]);
     expect(a1.transitions("VI_1").at(-1)?.to).toBe("MASTER");
 
-    await a1.stop("SIGKILL");
+    await a1.crash();
     // a killed agent leaves its VIP in its (still running) kernel: only live nodes count until it restarts
     const t = await waitHolder(l, ["n2", "n3"], "n2", 3000);
     // Master_Down_Interval for priority 150 at 0.2 s: 3*200 + (256-150)*200/256 = 683 ms
@@ -127,7 +127,7 @@ describe("vigil VRRP on a real kernel", () => {
     const a1 = vigil(l, "n1", v3(200, { nopreempt: true }));
     vigil(l, "n2", v3(100, { nopreempt: true }));
     expect(await waitHolder(l, all, "n1", 5000)).toBeGreaterThanOrEqual(0);
-    await a1.stop("SIGKILL");
+    await a1.crash();
     expect(await waitHolder(l, ["n2"], "n2", 3000)).toBeGreaterThanOrEqual(0);
     const back = vigil(l, "n1", v3(200, { nopreempt: true }));
     await back.waitLine((x) => x.includes('"to":"BACKUP"'), 3000);
@@ -142,7 +142,7 @@ describe("vigil VRRP on a real kernel", () => {
     const a1 = vigil(l, "n1", v3(200, { preemptDelay: 2 }));
     vigil(l, "n2", v3(100));
     expect(await waitHolder(l, all, "n1", 6000)).toBeGreaterThanOrEqual(0);
-    await a1.stop("SIGKILL");
+    await a1.crash();
     expect(await waitHolder(l, ["n2"], "n2", 3000)).toBeGreaterThanOrEqual(0);
     const started = performance.now();
     vigil(l, "n1", v3(200, { preemptDelay: 2 }));
@@ -190,7 +190,7 @@ describe("vigil VRRP on a real kernel", () => {
     vigil(l, "n2", conf(100));
     expect(await waitHolder(l, all, "n1", 6000)).toBeGreaterThanOrEqual(0);
     expect(await waitHolder(l, all, "n1", 6000, "2001:db8::100")).toBeGreaterThanOrEqual(0);
-    await a1.stop("SIGKILL");
+    await a1.crash();
     expect(await waitHolder(l, ["n2"], "n2", 3000, "2001:db8::100")).toBeGreaterThanOrEqual(0);
     // v2: 3 s + (256-100)/256 s
     expect(await waitHolder(l, ["n2"], "n2", 5000)).toBeGreaterThanOrEqual(0);
@@ -213,7 +213,7 @@ describe("vigil VRRP on a real kernel", () => {
       },
     );
     expect(mc.stdout).not.toContain("VRRP");
-    await a1.stop("SIGKILL");
+    await a1.crash();
     expect(await waitHolder(l, ["n2"], "n2", 3000)).toBeGreaterThanOrEqual(0);
   });
 });

@@ -112,7 +112,10 @@ const CASES: Case[] = [
   },
   {
     name: "include loop",
-    conf: { "keepalived.conf": `${inst("")}include again.conf\n`, "again.conf": "include keepalived.conf #<\n" },
+    conf: {
+      "keepalived.conf": `${inst("")}include again.conf\n`,
+      "again.conf": "include keepalived.conf #<\n",
+    },
     msg: "include loop",
     ka: "rejects",
     kaMsg: "Too many open files",
@@ -142,11 +145,22 @@ const CASES: Case[] = [
   // ---- values ----
   { name: "virtual_router_id 0", conf: inst("  virtual_router_id 0 #<\n"), msg: "[1, 255]", ka: "same" },
   { name: "virtual_router_id 256", conf: inst("  virtual_router_id 256 #<\n"), msg: "[1, 255]", ka: "same" },
-  { name: "virtual_router_id not a number", conf: inst("  virtual_router_id abc #<\n"), msg: "invalid number", ka: "same" },
+  {
+    name: "virtual_router_id not a number",
+    conf: inst("  virtual_router_id abc #<\n"),
+    msg: "invalid number",
+    ka: "same",
+  },
   { name: "priority 0", conf: inst("  priority 0 #<\n"), msg: "[1, 255]", ka: "same" },
   { name: "priority 256", conf: inst("  priority 256 #<\n"), msg: "[1, 255]", ka: "same" },
   { name: "priority negative", conf: inst("  priority -5 #<\n"), msg: "negative", ka: "same" },
-  { name: "priority without value", conf: inst("  priority #<\n"), msg: "missing", ka: "same", kaMsg: "missing a parameter" },
+  {
+    name: "priority without value",
+    conf: inst("  priority #<\n"),
+    msg: "missing",
+    ka: "same",
+    kaMsg: "missing a parameter",
+  },
   { name: "advert_int 0", conf: inst("  advert_int 0 #<\n"), msg: "outside the range", ka: "same" },
   {
     name: "advert_int with more than 6 decimals",
@@ -256,14 +270,20 @@ const CASES: Case[] = [
   },
   {
     name: "AH authentication with IPv6",
-    conf: inst("  authentication { #<\n    auth_type AH\n    auth_pass secret\n  }\n", undefined, "2001:db8::10/64"),
+    conf: inst(
+      "  authentication { #<\n    auth_type AH\n    auth_pass secret\n  }\n",
+      undefined,
+      "2001:db8::10/64",
+    ),
     msg: "authentication",
     ka: "rejects",
     kaMsg: "authentication",
   },
   {
     name: "AH authentication with initial state MASTER",
-    conf: inst("  state MASTER #<\n  priority 100\n  authentication {\n    auth_type AH\n    auth_pass secret\n  }\n"),
+    conf: inst(
+      "  state MASTER #<\n  priority 100\n  authentication {\n    auth_type AH\n    auth_pass secret\n  }\n",
+    ),
     msg: "incompatible with AH",
     ka: "rejects",
     kaMsg: "incompatible with AH",
@@ -313,9 +333,19 @@ const CASES: Case[] = [
   },
 
   // ---- virtual addresses ----
-  { name: "VIP not an address", conf: inst("", undefined, "192.0.2.300 #<"), msg: "invalid IP address", ka: "same" },
+  {
+    name: "VIP not an address",
+    conf: inst("", undefined, "192.0.2.300 #<"),
+    msg: "invalid IP address",
+    ka: "same",
+  },
   { name: "VIP prefix too long", conf: inst("", undefined, "192.0.2.10/33 #<"), msg: "[0, 32]", ka: "same" },
-  { name: "VIP unknown option", conf: inst("", undefined, "192.0.2.10 foo #<"), msg: "unknown option 'foo'", ka: "same" },
+  {
+    name: "VIP unknown option",
+    conf: inst("", undefined, "192.0.2.10 foo #<"),
+    msg: "unknown option 'foo'",
+    ka: "same",
+  },
   {
     name: "VIP option without its value",
     conf: inst("", undefined, "192.0.2.10 dev #<"),
@@ -467,10 +497,11 @@ const CASES: Case[] = [
     name: "duplicate VRID between unicast instances with a common peer",
     conf:
       inst("  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }\n") +
-      inst("  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }\n", "vrrp_instance VI_2 {", "192.0.2.11/24").replace(
-        "virtual_router_id 30",
-        "virtual_router_id 30 #<",
-      ),
+      inst(
+        "  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }\n",
+        "vrrp_instance VI_2 {",
+        "192.0.2.11/24",
+      ).replace("virtual_router_id 30", "virtual_router_id 30 #<"),
     msg: "VRID 30 is already used by VI_1",
     ka: "rejects",
     kaMsg: "duplicate VRID",
@@ -534,7 +565,10 @@ const CASES: Case[] = [
     name: "weighted track_interface of a sync group member",
     conf:
       inst("  track_interface {\n    eth1 weight 10 #<\n  }\n") +
-      inst("", "vrrp_instance VI_2 {", "192.0.2.11/24").replace("virtual_router_id 30", "virtual_router_id 31") +
+      inst("", "vrrp_instance VI_2 {", "192.0.2.11/24").replace(
+        "virtual_router_id 30",
+        "virtual_router_id 31",
+      ) +
       "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n",
     msg: "sync group",
     ka: "rejects",
@@ -584,10 +618,30 @@ const CASES: Case[] = [
     ka: "same",
     kaMsg: "No script set",
   },
-  { name: "vrrp_script interval 0", conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  interval 0 #<\n}\n${inst("")}`, msg: "greater than 0", ka: "same" },
-  { name: "vrrp_script weight 300", conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  weight 300 #<\n}\n${inst("")}`, msg: "[-253, 253]", ka: "same" },
-  { name: "vrrp_script unknown weight option", conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  weight 10 backwards #<\n}\n${inst("")}`, msg: "unknown option 'backwards'", ka: "same" },
-  { name: "vrrp_script rise 0", conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  rise 0 #<\n}\n${inst("")}`, msg: "[1, 2147483647]", ka: "same" },
+  {
+    name: "vrrp_script interval 0",
+    conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  interval 0 #<\n}\n${inst("")}`,
+    msg: "greater than 0",
+    ka: "same",
+  },
+  {
+    name: "vrrp_script weight 300",
+    conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  weight 300 #<\n}\n${inst("")}`,
+    msg: "[-253, 253]",
+    ka: "same",
+  },
+  {
+    name: "vrrp_script unknown weight option",
+    conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  weight 10 backwards #<\n}\n${inst("")}`,
+    msg: "unknown option 'backwards'",
+    ka: "same",
+  },
+  {
+    name: "vrrp_script rise 0",
+    conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  rise 0 #<\n}\n${inst("")}`,
+    msg: "[1, 2147483647]",
+    ka: "same",
+  },
   {
     name: "vrrp_script user that does not exist",
     conf: `${SEC}vrrp_script chk {\n  script /bin/true\n  user no_such_user_vigil #<\n}\n${inst("")}`,
@@ -791,14 +845,18 @@ describe("broken configs: vigil names the line", () => {
       const found = (list: { file: string; line: number; message: string }[]) =>
         list.some((e) => e.file === w.markFile && e.line === w.markLine && e.message.includes(c.msg));
       if (c.warn) {
-        if (!r.ok) throw new Error(`expected a warning, got errors:\n${r.errors.map((e) => `${e.line}: ${e.message}`).join("\n")}`);
+        if (!r.ok)
+          throw new Error(
+            `expected a warning, got errors:\n${r.errors.map((e) => `${e.line}: ${e.message}`).join("\n")}`,
+          );
         expect(found(r.warnings), JSON.stringify(r.warnings)).toBe(true);
       } else {
         if (r.ok) throw new Error(`vigil accepted it (warnings: ${JSON.stringify(r.warnings)})`);
         expect(found(r.errors), JSON.stringify(r.errors)).toBe(true);
       }
       // differences from keepalived are documented in the table
-      if (c.ka === "accepts" || c.warn) expect(c.why, "entries that differ from keepalived say why").toBeDefined();
+      if (c.ka === "accepts" || c.warn)
+        expect(c.why, "entries that differ from keepalived say why").toBeDefined();
     });
   });
 });

@@ -40,7 +40,9 @@ function text(s: string): LoadResult {
 
 /** statements as "line:word word" and braces as "line:{" */
 function shape(items: LexItem[]): string[] {
-  return items.map((i) => (i.kind === "stmt" ? `${i.line}:${i.words.join(" ")}` : `${i.line}:${i.kind === "open" ? "{" : "}"}`));
+  return items.map((i) =>
+    i.kind === "stmt" ? `${i.line}:${i.words.join(" ")}` : `${i.line}:${i.kind === "open" ? "{" : "}"}`,
+  );
 }
 
 describe("lexer", () => {
@@ -53,13 +55,21 @@ describe("lexer", () => {
   });
 
   test("words: blanks separate, a double-quoted word keeps its blanks", () => {
-    expect(splitWords('notify_master "/bin/a b"  c\td').words).toEqual(["notify_master", "/bin/a b", "c", "d"]);
+    expect(splitWords('notify_master "/bin/a b"  c\td').words).toEqual([
+      "notify_master",
+      "/bin/a b",
+      "c",
+      "d",
+    ]);
     expect(splitWords('a"b c"').words).toEqual(["a", "b c"]);
     expect(splitWords('x "y').error).toContain("unmatched quote");
   });
 
   test("braces are tokens even when glued, and end statements", () => {
-    const r = lexText('vrrp_instance VI_1{\n  virtual_ipaddress { 192.0.2.1/24 }  track_interface { eth1 }\n}\n', "t");
+    const r = lexText(
+      "vrrp_instance VI_1{\n  virtual_ipaddress { 192.0.2.1/24 }  track_interface { eth1 }\n}\n",
+      "t",
+    );
     expect(shape(r.items)).toEqual([
       "1:vrrp_instance VI_1",
       "1:{",
@@ -87,7 +97,10 @@ describe("lexer", () => {
   });
 
   test("keepalived's script quoting: both quotes, glued parts, escapes", () => {
-    expect(splitQuotedEscaped(`script "/bin/sh -c 'test -f /x'"`).words).toEqual(["script", "/bin/sh -c 'test -f /x'"]);
+    expect(splitQuotedEscaped(`script "/bin/sh -c 'test -f /x'"`).words).toEqual([
+      "script",
+      "/bin/sh -c 'test -f /x'",
+    ]);
     expect(splitQuotedEscaped(`/bin/sh -c 'test -f /x'`).words).toEqual(["/bin/sh", "-c", "test -f /x"]);
     expect(splitQuotedEscaped(`a"b c"d e`).words).toEqual(["ab cd", "e"]);
     expect(splitQuotedEscaped(`a\\ b \\x41\\t \\101 \\cA`).words).toEqual(["a b", "A\t", "A", "\x01"]);
@@ -180,7 +193,10 @@ describe("parser -> model", () => {
       master: "/usr/local/bin/vrrp.mast arg1 arg2",
       fault: "/usr/local/bin/vrrp.fault arg1 arg2",
     });
-    expect(c.vrrpInstances[0]!.virtualIpaddress[0]).toMatchObject({ address: "192.168.200.18", prefixLen: 25 });
+    expect(c.vrrpInstances[0]!.virtualIpaddress[0]).toMatchObject({
+      address: "192.168.200.18",
+      prefixLen: 25,
+    });
   });
 
   test("unicast, tracking, VIPs on other interfaces, labels", () => {
@@ -196,7 +212,9 @@ describe("parser -> model", () => {
       "198.51.100.100/24 eth2 eth2:0",
       "203.0.113.254/24 eth4 eth4:0",
     ]);
-    expect(c.vrrpScripts).toMatchObject([{ name: "check-haproxy", script: "/usr/bin/pgrep -x haproxy", interval: 2 }]);
+    expect(c.vrrpScripts).toMatchObject([
+      { name: "check-haproxy", script: "/usr/bin/pgrep -x haproxy", interval: 2 },
+    ]);
   });
 
   test("IPv6: family from the addresses, v3 intervals, excluded VIPs of any family, peers with TTLs", () => {
@@ -206,7 +224,10 @@ describe("parser -> model", () => {
     expect(a!.virtualIpaddress[1]).toMatchObject({ address: "2001:db8:60::1", noPrefixRoute: true });
     expect(a!.virtualIpaddressExcluded.map((v) => v.address)).toEqual(["2001:db8:60::2", "192.0.2.60"]);
     expect(b).toMatchObject({ family: 6, advertInt: 1.5, preemptDelay: 2.5, unicastSrcIp: "2001:db8:61::1" });
-    expect(b!.unicastPeer).toMatchObject([{ address: "2001:db8:61::2", minTtl: 250, maxTtl: 255 }, { address: "2001:db8:61::3" }]);
+    expect(b!.unicastPeer).toMatchObject([
+      { address: "2001:db8:61::2", minTtl: 250, maxTtl: 255 },
+      { address: "2001:db8:61::3" },
+    ]);
     expect(b!.garpMasterRefresh).toBe(30);
     expect(c.globalDefs.garp).toMatchObject({ masterRefresh: 60, gnaInterval: 0.001 });
   });
@@ -218,7 +239,13 @@ describe("parser -> model", () => {
     expect(a).toMatchObject({ name: "VI_1", interface: "eth0", virtualRouterId: 7, priority: 99 });
     expect(a!.trackInterface).toMatchObject([{ name: "eth1", weight: -10 }]);
     expect(a!.notify.master).toBe("/usr/bin/logger -t vigil '#not a comment' done");
-    expect(splitQuotedEscaped(a!.notify.master!).words).toEqual(["/usr/bin/logger", "-t", "vigil", "#not a comment", "done"]);
+    expect(splitQuotedEscaped(a!.notify.master!).words).toEqual([
+      "/usr/bin/logger",
+      "-t",
+      "vigil",
+      "#not a comment",
+      "done",
+    ]);
     expect(a!.notify.any).toBe("/usr/bin/logger -t vigil-notify");
     expect(b).toMatchObject({ name: "VI_2", interface: "eth2", advertInt: 3 });
     expect(b!.virtualIpaddress).toMatchObject([
@@ -278,7 +305,11 @@ describe("parser -> model", () => {
       "global_defs {\n v3_checksum_as_v2\n vrrp_check_unicast_src\n vrrp_version 3\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
     );
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    expect(r.config.globalDefs).toMatchObject({ v3ChecksumAsV2: true, checkUnicastSrc: true, vrrpVersion: 3 });
+    expect(r.config.globalDefs).toMatchObject({
+      v3ChecksumAsV2: true,
+      checkUnicastSrc: true,
+      vrrpVersion: 3,
+    });
   });
 
   test("the LVS part of keepalived's sample is refused at its line, the VRRP part is fine", () => {
@@ -373,7 +404,9 @@ describe.skipIf(!haveKeepalived)("real-world files: keepalived 2.2.7 agrees", ()
     test(`${f}: keepalived refuses it at ${lines.join(", ")} too`, () => {
       const ka = oracle!.check(join(FIX, f));
       expect(ka.code, ka.output).not.toBe(0);
-      const kaLines = ka.messages.filter((m) => m.message.includes("Truncating auth_pass")).map((m) => m.line);
+      const kaLines = ka.messages
+        .filter((m) => m.message.includes("Truncating auth_pass"))
+        .map((m) => m.line);
       expect([...new Set(kaLines)]).toEqual(lines);
     });
   }
@@ -483,7 +516,9 @@ describe("vigil check", () => {
     const r = capture(["-f", join(FIX, "doc-vrrp.conf")]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("valid (4 vrrp instances, 8 warnings)");
-    expect(r.err.split("\n")[0]).toBe(`warning: ${join(FIX, "doc-vrrp.conf")}:5: notification_email: has no effect in vigil (ignored)`);
+    expect(r.err.split("\n")[0]).toBe(
+      `warning: ${join(FIX, "doc-vrrp.conf")}:5: notification_email: has no effect in vigil (ignored)`,
+    );
   });
 
   test("invalid file: exit 1, one FILE:LINE: line per error", () => {
@@ -512,12 +547,20 @@ describe("vigil check", () => {
   test("as its own process: exit status and stderr", () => {
     const entry = join(import.meta.dir, "config-cli-entry.ts");
     const bun = process.execPath;
-    const ok = Bun.spawnSync([bun, entry, "check", "-f", join(CONF, "keepalived.conf")], { stderr: "pipe", stdout: "pipe" });
+    const ok = Bun.spawnSync([bun, entry, "check", "-f", join(CONF, "keepalived.conf")], {
+      stderr: "pipe",
+      stdout: "pipe",
+    });
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout.toString()).toContain("valid (2 vrrp instances, 0 warnings)");
-    const bad = Bun.spawnSync([bun, entry, "check", "-f", join(FIX, "sealos-k8s.conf")], { stderr: "pipe", stdout: "pipe" });
+    const bad = Bun.spawnSync([bun, entry, "check", "-f", join(FIX, "sealos-k8s.conf")], {
+      stderr: "pipe",
+      stdout: "pipe",
+    });
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.toString()).toContain(`${join(FIX, "sealos-k8s.conf")}:23: auth_pass: longer than 8 characters`);
+    expect(bad.stderr.toString()).toContain(
+      `${join(FIX, "sealos-k8s.conf")}:23: auth_pass: longer than 8 characters`,
+    );
     const none = Bun.spawnSync([bun, entry, "check"], { stderr: "pipe", stdout: "pipe" });
     expect(none.exitCode).toBe(2);
   });

@@ -11,7 +11,18 @@ import { existsSync } from "node:fs";
 export const KEEPALIVED = "/usr/sbin/keepalived";
 
 /** Interfaces of the fake machine (veth pairs in the namespace; `lo` is the loopback). */
-export const IFACES = ["eth0", "eth1", "eth2", "eth3", "eth0.1", "eth4", "bond0", "eth5", "bond0.999", "bond0.101"];
+export const IFACES = [
+  "eth0",
+  "eth1",
+  "eth2",
+  "eth3",
+  "eth0.1",
+  "eth4",
+  "bond0",
+  "eth5",
+  "bond0.999",
+  "bond0.101",
+];
 const PAIRS: [string, string][] = [
   ["eth0", "eth1"],
   ["eth2", "eth3"],
@@ -99,7 +110,8 @@ export class KeepalivedOracle {
     if (add.code !== 0) throw new Error(`ip netns add ${this.ns}: ${add.out}`);
     live.add(this);
     try {
-      for (const [a, b] of PAIRS) this.must(["ip", "-n", this.ns, "link", "add", a, "type", "veth", "peer", "name", b]);
+      for (const [a, b] of PAIRS)
+        this.must(["ip", "-n", this.ns, "link", "add", a, "type", "veth", "peer", "name", b]);
       for (const i of [...IFACES, "lo"]) this.must(["ip", "-n", this.ns, "link", "set", i, "up"]);
       this.must(["ip", "-n", this.ns, "addr", "add", "192.0.2.1/24", "dev", "eth0"]);
     } catch (e) {

@@ -623,6 +623,7 @@ class Parser {
       this.err(head, "vrrp_script: needs exactly one name");
       return;
     }
+    this.seenScripts.add(head.words[1]!);
     // keepalived checks a vrrp_script when its block ends and reports at the `}`
     const locs: SourceLocs = head.close ? { end: head.close } : {};
     const s: Partial<ScriptIn> & { locs: SourceLocs } = { name: head.words[1]!, loc: at, locs };
@@ -1091,8 +1092,7 @@ class Parser {
   trackScript(n: Node, out: TrackScriptIn[]): void {
     const w = n.words;
     const t: TrackScriptIn = { name: w[0]!, loc: loc(n) };
-    const defined = this.scripts.some((s) => s.name === t.name);
-    if (!defined && this.laterScripts.has(t.name)) {
+    if (!this.seenScripts.has(t.name) && this.laterScripts.has(t.name)) {
       // keepalived looks the script up while reading, so it must already be defined
       return void this.err(n, `track_script: vrrp_script ${t.name} is defined after its first use`);
     }
@@ -1113,6 +1113,8 @@ class Parser {
 
   /** names of every vrrp_script in the file, to tell "defined later" from "not defined" */
   laterScripts = new Set<string>();
+  /** names of the vrrp_script blocks read so far (valid or not) */
+  seenScripts = new Set<string>();
 
   notify(n: Node, notify: NotifyIn, locs: SourceLocs, owner: string): void {
     const kw = n.words[0]!;

@@ -1,0 +1,79 @@
+// `vigil child ROLE ...`: a process the watchdog started. The vrrp role runs the VRRP runtime on the
+// config the watchdog sends; the check role (health checks + IPVS) idles until load balancing lands.
+// Both arm a parent-death signal first, so no orphan outlives the watchdog holding VIPs.
+import { Config } from "../config/model.ts";
+import { createLogger } from "../observe/log.ts";
+import { armParentDeathSignal, type ChildLink, connectToWatchdog } from "../supervisor/child.ts";
+import { KernelIo } from "../vrrp/io-kernel.ts";
+import { VrrpRuntime } from "../vrrp/runtime.ts";
+
+export async function runChild(argv: string[]): Promise<number> {
+  armParentDeathSignal();
+  const role = argv[0];
+  if (role === "vrrp") return runVrrpChild();
+  if (role === "check") return runCheckChild();
+  process.stderr.write(`vigil child: unknown role '${role ?? ""}'\n`);
+  return 2;
+}
+
+async function runVrrpChild(): Promise<number> {
+  const log = createLogger({ bindings: { role: "vrrp" } });
+  let rt: VrrpRuntime | null = null;
+  let io: KernelIo | null = null;
+  let generation = -1;
+  const link: ChildLink = await connectToWatchdog("vrrp", {
+    log,
+    onShutdown: async () => {
+      rt?.stop();
+      await io?.close();
+    },
+  });
+  const publish = () => {
+    if (!rt) return;
+    link.send({ type: "state", instances: Object.fromEntries(rt.status().map((s) => [s.name, s])) });
+  };
+  link.onMessage((msg) => {
+    if (msg.type !== "config") return;
+    const parsed = Config.safeParse(msg.config);
+    if (!parsed.success) {
+      link.send({ type: "reload_result", generation: msg.generation, ok: false, error: parsed.error.message });
+      return;
+    }
+    void (async () => {
+      try {
+        if (!rt) {
+          io = await KernelIo.open(log);
+          rt = new VrrpRuntime(parsed.data, io, log);
+          rt.on((e) => {
+            if (e.type !== "transition") return;
+            link.send({ type: "event", name: "transition", at: Date.now(), data: e });
+            publish();
+          });
+          rt.start();
+          log.info({ generation: msg.generation, instances: parsed.data.vrrpInstances.length }, "VRRP started");
+        } else if (msg.generation !== generation) {
+          const diff = rt.reload(parsed.data);
+          log.info({ generation: msg.generation, ...diff }, "config reloaded");
+        }
+        generation = msg.generation;
+        link.send({ type: "reload_result", generation, ok: true });
+        publish();
+      } catch (e) {
+        log.error({ err: String(e) }, "applying config failed");
+        link.send({ type: "reload_result", generation: msg.generation, ok: false, error: String(e) });
+        // a VRRP child that cannot run its config is useless: exit and let the watchdog report it
+        if (!rt || generation < 0) await link.shutdown(`config failed: ${String(e)}`);
+      }
+    })();
+  });
+  return -1;
+}
+
+async function runCheckChild(): Promise<number> {
+  const log = createLogger({ bindings: { role: "check" } });
+  const link = await connectToWatchdog("check", { log });
+  link.onMessage((msg) => {
+    if (msg.type === "config") link.send({ type: "reload_result", generation: msg.generation, ok: true });
+  });
+  return -1;
+}
