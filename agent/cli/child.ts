@@ -36,7 +36,12 @@ async function runVrrpChild(): Promise<number> {
     if (msg.type !== "config") return;
     const parsed = Config.safeParse(msg.config);
     if (!parsed.success) {
-      link.send({ type: "reload_result", generation: msg.generation, ok: false, error: parsed.error.message });
+      link.send({
+        type: "reload_result",
+        generation: msg.generation,
+        ok: false,
+        error: parsed.error.message,
+      });
       return;
     }
     void (async () => {
@@ -50,7 +55,10 @@ async function runVrrpChild(): Promise<number> {
             publish();
           });
           rt.start();
-          log.info({ generation: msg.generation, instances: parsed.data.vrrpInstances.length }, "VRRP started");
+          log.info(
+            { generation: msg.generation, instances: parsed.data.vrrpInstances.length },
+            "VRRP started",
+          );
         } else if (msg.generation !== generation) {
           const diff = rt.reload(parsed.data);
           log.info({ generation: msg.generation, ...diff }, "config reloaded");

@@ -93,7 +93,10 @@ export async function runAgent(argv: string[]): Promise<number> {
     const next = loadConfigFile(file);
     if (!next.ok) {
       for (const e of next.errors) log.error({ file: e.file, line: e.line }, formatConfigError(e));
-      log.error({ file, errors: next.errors.length }, "reload refused: config invalid; the running config stays");
+      log.error(
+        { file, errors: next.errors.length },
+        "reload refused: config invalid; the running config stays",
+      );
       sd.ready("reload refused");
       return;
     }

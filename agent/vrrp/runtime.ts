@@ -1,6 +1,8 @@
 // The VRRP shell: moves bytes and runs timers around the pure state machine. It owns sockets,
 // VIP add/remove over rtnetlink, GARP/NA schedules, tracking inputs and notify scripts; every
 // decision is taken by instance.ts / validate.ts / tracking.ts / sync-group.ts.
+
+import { type ConfigDiff, diffInstances, scriptFingerprint } from "../config/diff.ts";
 import { type Config, instanceGarp, instanceVersion, type VrrpInstance } from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
 import { LogLimiter } from "../observe/log.ts";
@@ -28,7 +30,6 @@ import {
   type VrrpEvent,
 } from "./instance.ts";
 import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
-import { type ConfigDiff, diffInstances, scriptFingerprint } from "../config/diff.ts";
 import { runScript, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
 import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
@@ -548,7 +549,8 @@ export class VrrpRuntime {
       for (const member of g.group) this.syncOf.set(member, g.name);
     }
     for (const s of this.config.vrrpScripts) {
-      if (!this.scriptState.has(s.name)) this.scriptState.set(s.name, new ScriptFilter(s.rise, s.fall, s.initFail));
+      if (!this.scriptState.has(s.name))
+        this.scriptState.set(s.name, new ScriptFilter(s.rise, s.fall, s.initFail));
       if (!this.scriptDefs.has(s.name)) this.scriptDefs.set(s.name, scriptFingerprint(s));
     }
     const fresh: InstanceRunner[] = [];
@@ -605,7 +607,8 @@ export class VrrpRuntime {
       const timeoutMs = (def.timeout ?? def.interval) * 1000;
       const res = await runScript(argv, timeoutMs);
       // a reload may have replaced or removed this script while it ran
-      if (this.stopping || this.scriptDefs.get(name) !== fingerprint || this.scriptTimers.get(name) !== t) return;
+      if (this.stopping || this.scriptDefs.get(name) !== fingerprint || this.scriptTimers.get(name) !== t)
+        return;
       const filter = this.scriptState.get(name)!;
       const before = filter.okOrNull;
       filter.record(res.ok);

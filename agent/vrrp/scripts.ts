@@ -2,37 +2,11 @@
 // scripts on transitions. Like keepalived, the script text is split into argv (quotes respected) and
 // executed directly, not through a shell; keepalived's notify arguments are appended.
 
-/** Splits a keepalived script line into argv: whitespace separates, '...' and "..." group. */
+import { splitQuotedEscaped } from "../config/keepalived/lexer.ts";
+
+/** Splits a keepalived script line into argv the way keepalived does (quotes, escapes). */
 export function splitCommand(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === "\\" && quote === '"' && i + 1 < line.length) cur += line[++i];
-      else cur += c;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (c === " " || c === "\t") {
-      if (inWord) out.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) out.push(cur);
-  return out;
+  return splitQuotedEscaped(line).words;
 }
 
 export interface ScriptOutcome {

@@ -1,7 +1,15 @@
 // Starting real agents inside lab namespaces: vigil (the compiled binary, or from source when
 // VIGIL_FROM_SOURCE=1) and keepalived 2.2.7, with helpers to follow their state from the logs and
 // the kernel. Used by the lab, interop and bench tiers alike.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Lab, sleep } from "./netns.ts";
