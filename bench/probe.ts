@@ -1,0 +1,81 @@
+// Client-visible outage probe for bench/failover.ts.
+//
+//   bun bench/probe.ts serve PORT            UDP echo on 0.0.0.0:PORT (run on every VRRP node)
+//   bun bench/probe.ts client ADDR PORT      one datagram to ADDR:PORT every millisecond; prints a JSON
+//                                            line for every gap between two replies longer than 5 ms:
+//                                            {"gap":ms,"from":epochMs,"to":epochMs}, and on SIGTERM/SIGINT
+//                                            a summary {"sent":n,"received":n}
+//
+// The longest gap that spans a fault is the outage a client sees: the VIP has to move, the new master
+// has to announce it (gratuitous ARP) and the echo has to come back from the new holder.
+const GAP_MS = 5;
+
+/** Wall-clock milliseconds with sub-millisecond resolution. */
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function emit(obj: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+async function serve(port: number): Promise<void> {
+  await Bun.udpSocket({
+    hostname: "0.0.0.0",
+    port,
+    socket: {
+      data(s, buf, rport, addr) {
+        s.send(buf, rport, addr);
+      },
+    },
+  });
+  emit({ serving: port });
+}
+
+async function client(addr: string, port: number): Promise<void> {
+  let last = 0;
+  let received = 0;
+  let sent = 0;
+  const sock = await Bun.udpSocket({
+    socket: {
+      data() {
+        const t = nowMs();
+        if (last > 0 && t - last > GAP_MS) emit({ gap: Math.round((t - last) * 10) / 10, from: last, to: t });
+        last = t;
+        received++;
+      },
+    },
+  });
+  const payload = new Uint8Array(8);
+  const view = new DataView(payload.buffer);
+  const start = nowMs();
+  // catch up on missed ticks so a late timer does not lower the probe rate
+  const timer = setInterval(() => {
+    const due = Math.floor(nowMs() - start);
+    let burst = 0;
+    while (sent <= due && burst < 10) {
+      view.setUint32(0, sent);
+      sock.send(payload, port, addr);
+      sent++;
+      burst++;
+    }
+    if (sent <= due) sent = due + 1;
+  }, 1);
+  const finish = () => {
+    clearInterval(timer);
+    emit({ sent, received });
+    sock.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", finish);
+  process.on("SIGINT", finish);
+  emit({ probing: `${addr}:${port}` });
+}
+
+const [mode, a1, a2] = process.argv.slice(2);
+if (mode === "serve" && a1) await serve(Number(a1));
+else if (mode === "client" && a1 && a2) await client(a1, Number(a2));
+else {
+  process.stderr.write("usage: probe.ts serve PORT | probe.ts client ADDR PORT\n");
+  process.exit(2);
+}
