@@ -57,8 +57,11 @@ let summary: {
   outages: { startMs: number; ms: number; from: string; to: string }[];
 } | null = null;
 
+/** nodes whose host is "dead" (agent killed, link cut): whatever their kernel holds is unreachable */
+const down = new Set<string>();
+
 function masterOf(): string {
-  const h = ["n1", "n2"].filter((n) => lab.hasAddress(n, VIP));
+  const h = ["n1", "n2"].filter((n) => !down.has(n) && lab.hasAddress(n, VIP));
   return h.length === 0 ? "none" : h.join("+");
 }
 
@@ -67,8 +70,9 @@ function startStatus(): void {
   if (!live) return;
   statusTimer = setInterval(() => {
     const bar = "#".repeat(Math.round(lastTick.rate * 20)).padEnd(20, ".");
+    const dead = down.size ? ` (${[...down].join(",")} down)` : "";
     process.stdout.write(
-      `\r\x1b[K  VIP ${VIP} on: ${masterOf().padEnd(6)} client [${bar}] ${(lastTick.rate * 100).toFixed(0).padStart(3)}%  served by ${lastTick.server || "-"}`,
+      `\r\x1b[K  VIP ${VIP} on: ${(masterOf() + dead).padEnd(14)} client [${bar}] ${(lastTick.rate * 100).toFixed(0).padStart(3)}%  served by ${lastTick.server || "-"}`,
     );
   }, 200);
 }
@@ -129,6 +133,7 @@ async function main(): Promise<number> {
   const tKill = performance.now();
   await agents[0]!.crash();
   lab.setPort("n1", false);
+  down.add("n1");
   let moved = -1;
   while (performance.now() - tKill < 10_000) {
     if (lab.hasAddress("n2", VIP)) {
@@ -145,8 +150,12 @@ async function main(): Promise<number> {
   await sleep(3000);
 
   say("recovery: n1 comes back (link up, agent restarted); it releases its stale VIP and preempts");
-  lab.setPort("n1", true);
   agents[0] = startVigil(lab, "n1", conf(150));
+  // as after a reboot, n1 must not answer for the VIP before its agent decided: wait for the release
+  const t0 = performance.now();
+  while (lab.hasAddress("n1", VIP) && performance.now() - t0 < 5000) await sleep(10);
+  lab.setPort("n1", true);
+  down.delete("n1");
   const back = await waitMaster("n1", 10_000);
   if (back < 0) throw new Error("n1 did not preempt within 10 s");
   say(`n1 is master again (${(back / 1000).toFixed(1)} s after restart)`);
