@@ -17,7 +17,7 @@ export async function runChild(argv: string[]): Promise<number> {
 }
 
 async function runVrrpChild(): Promise<number> {
-  const log = createLogger({ bindings: { role: "vrrp" } });
+  const log = createLogger({ bindings: { proc: "vrrp" } });
   let rt: VrrpRuntime | null = null;
   let io: KernelIo | null = null;
   let generation = -1;
@@ -78,7 +78,7 @@ async function runVrrpChild(): Promise<number> {
 }
 
 async function runCheckChild(): Promise<number> {
-  const log = createLogger({ bindings: { role: "check" } });
+  const log = createLogger({ bindings: { proc: "check" } });
   const link = await connectToWatchdog("check", { log });
   link.onMessage((msg) => {
     if (msg.type === "config") link.send({ type: "reload_result", generation: msg.generation, ok: true });

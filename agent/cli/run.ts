@@ -31,7 +31,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const file = (flags.values["file"] as string | undefined) ?? "/etc/keepalived/keepalived.conf";
   const stateDir = (flags.values["state-dir"] as string | undefined) ?? "/var/lib/vigil";
   const logLevel = flags.values["log-level"] as string | undefined;
-  const log = createLogger({ level: logLevel, bindings: { role: "watchdog" } });
+  const log = createLogger({ level: logLevel, bindings: { proc: "watchdog" } });
 
   const loaded = loadConfigFile(file);
   if (!loaded.ok) {

@@ -112,7 +112,7 @@ export async function connectToWatchdog(role: RoleName, opts: ChildLinkOptions =
   if (!socketPath)
     throw new Error(`${SUPERVISOR_ENV.socket} is not set: children are started by the watchdog`);
   const heartbeatMs = opts.heartbeatMs ?? (Number(env[SUPERVISOR_ENV.heartbeatMs]) || DEFAULT_HEARTBEAT_MS);
-  const log = opts.log ?? createLogger({ bindings: { role } });
+  const log = opts.log ?? createLogger({ bindings: { proc: role } });
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   const watchdogPid = Number(env[SUPERVISOR_ENV.watchdogPid]) || process.ppid;
   const handlers = new Set<(msg: ChildInbound) => void>();
