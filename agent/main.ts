@@ -7,6 +7,9 @@ const USAGE = `vigil ${pkg.version}: keepalived-class VRRP agent
 
 usage:
   vigil run -f FILE [--state-dir DIR] [--api unix:PATH]   run the agent in the foreground
+      [--api-listen HOST:PORT --tls-cert F --tls-key F --tls-client-ca F | --insecure-loopback]
+  vigil ctl [--api ADDR] status [--json] | apply -f FILE [--dry-run] | watch | config
+      | drain VS RS | undrain VS RS | maintenance INSTANCE on|off      talk to a running agent
   vigil check -f FILE                                     validate a config (keepalived.conf or YAML)
   vigil convert FILE                                      print a config as YAML (vigil's model)
   vigil version                                           print the version
@@ -22,6 +25,10 @@ async function main(argv: string[]): Promise<number> {
     case "child": {
       const { runChild } = await import("./cli/child.ts");
       return runChild(rest);
+    }
+    case "ctl": {
+      const { runCtl } = await import("./cli/ctl.ts");
+      return runCtl(rest);
     }
     case "check": {
       const { runCheck } = await import("./cli/check.ts");

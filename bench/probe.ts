@@ -3,11 +3,15 @@
 //   bun bench/probe.ts serve PORT            UDP echo on 0.0.0.0:PORT (run on every VRRP node)
 //   bun bench/probe.ts client ADDR PORT      one datagram to ADDR:PORT every millisecond; prints a JSON
 //                                            line for every gap between two replies longer than 5 ms:
-//                                            {"gap":ms,"from":epochMs,"to":epochMs}, and on SIGTERM/SIGINT
-//                                            a summary {"sent":n,"received":n}
+//                                            {"gap":ms,"from":epochMs,"to":epochMs}; every 100 ms a
+//                                            heartbeat {"rx":replies,"tx":sent,"txFail":n,"closed":bool};
+//                                            on SIGTERM/SIGINT a summary
+//                                            {"sent":n,"received":n}
 //
 // The longest gap that spans a fault is the outage a client sees: the VIP has to move, the new master
 // has to announce it (gratuitous ARP) and the echo has to come back from the new holder.
+export {};
+
 const GAP_MS = 5;
 
 /** Wall-clock milliseconds with sub-millisecond resolution. */
@@ -36,6 +40,7 @@ async function client(addr: string, port: number): Promise<void> {
   let last = 0;
   let received = 0;
   let sent = 0;
+  let txFail = 0;
   const sock = await Bun.udpSocket({
     socket: {
       data() {
@@ -55,14 +60,20 @@ async function client(addr: string, port: number): Promise<void> {
     let burst = 0;
     while (sent <= due && burst < 10) {
       view.setUint32(0, sent);
-      sock.send(payload, port, addr);
+      try {
+        if (!sock.send(payload, port, addr)) txFail++;
+      } catch {
+        txFail++;
+      }
       sent++;
       burst++;
     }
     if (sent <= due) sent = due + 1;
   }, 1);
+  const beat = setInterval(() => emit({ rx: received, tx: sent, txFail, closed: sock.closed }), 100);
   const finish = () => {
     clearInterval(timer);
+    clearInterval(beat);
     emit({ sent, received });
     sock.close();
     process.exit(0);

@@ -32,7 +32,22 @@ async function runVrrpChild(): Promise<number> {
     if (!rt) return;
     link.send({ type: "state", instances: Object.fromEntries(rt.status().map((s) => [s.name, s])) });
   };
+  // instances an operator forced to BACKUP; re-applied after every config, since reload() re-creates
+  // changed instances and a new instance may already be named here
+  let maintenance = new Set<string>();
+  const applyMaintenance = () => {
+    if (!rt) return;
+    for (const s of rt.status()) {
+      if (s.maintenance !== maintenance.has(s.name)) rt.setMaintenance(s.name, maintenance.has(s.name));
+    }
+  };
   link.onMessage((msg) => {
+    if (msg.type === "maintenance") {
+      maintenance = new Set(msg.instances);
+      applyMaintenance();
+      publish();
+      return;
+    }
     if (msg.type !== "config") return;
     const parsed = Config.safeParse(msg.config);
     if (!parsed.success) {
@@ -64,6 +79,7 @@ async function runVrrpChild(): Promise<number> {
           log.info({ generation: msg.generation, ...diff }, "config reloaded");
         }
         generation = msg.generation;
+        applyMaintenance();
         link.send({ type: "reload_result", generation, ok: true });
         publish();
       } catch (e) {

@@ -1,10 +1,21 @@
 // `vigil run`: the watchdog. It validates the config (nothing starts on an invalid one), holds the
 // pid file, starts the vrrp and check children by re-executing itself, sends them the config,
-// respawns them when they die, reloads on SIGHUP and stops everything gracefully on SIGTERM/SIGINT.
+// respawns them when they die, serves the gRPC API, reloads on SIGHUP and stops everything
+// gracefully on SIGTERM/SIGINT. Every config change (API or SIGHUP) takes the one apply path of
+// agent/api/controller.ts: validate, persist, deliver, roll back on refusal.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import * as pb from "../../proto/gen/vigil/v1/agent.ts";
+import { ApiConfigError, type Listener, listenersFromFlags } from "../api/auth.ts";
+import { ConfigController, ReloadWaiter, type Running } from "../api/controller.ts";
+import { EventRing } from "../api/events.ts";
+import { diffToProto } from "../api/mapping.ts";
+import { ApiServer, type MaintenanceResult } from "../api/server.ts";
+import { AgentState, parseTransition, processStates } from "../api/state.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { type Config, formatConfigError } from "../config/model.ts";
+import { ConfigStore } from "../config/store.ts";
 import { Kernel } from "../net/kernel.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
 import { acquirePidFile, PidFileLockedError } from "../supervisor/pidfile.ts";
@@ -19,6 +30,11 @@ export async function runAgent(argv: string[]): Promise<number> {
       file: { type: "string", short: "f" },
       "state-dir": { type: "string" },
       api: { type: "string" },
+      "api-listen": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-client-ca": { type: "string" },
+      "insecure-loopback": { type: "boolean" },
       "log-level": { type: "string" },
     });
   } catch (e) {
@@ -32,18 +48,33 @@ export async function runAgent(argv: string[]): Promise<number> {
   const stateDir = (flags.values["state-dir"] as string | undefined) ?? "/var/lib/vigil";
   const logLevel = flags.values["log-level"] as string | undefined;
   const log = createLogger({ level: logLevel, bindings: { proc: "watchdog" } });
+  const str = (k: string) => flags.values[k] as string | undefined;
 
-  const loaded = loadConfigFile(file);
-  if (!loaded.ok) {
-    for (const e of loaded.errors) log.error({ file: e.file, line: e.line }, formatConfigError(e));
-    process.stderr.write(loaded.errors.map((e) => `${formatConfigError(e)}\n`).join(""));
-    return 1;
+  // who may reach the API is settled before anything starts: a refused listener is a refused start
+  let listeners: Listener[];
+  try {
+    listeners = listenersFromFlags({
+      stateDir,
+      api: str("api"),
+      apiListen: str("api-listen"),
+      tlsCert: str("tls-cert"),
+      tlsKey: str("tls-key"),
+      tlsClientCa: str("tls-client-ca"),
+      insecureLoopback: flags.values["insecure-loopback"] === true,
+    });
+  } catch (e) {
+    if (e instanceof ApiConfigError) {
+      log.error({ err: e.message }, "API listener refused");
+      process.stderr.write(`vigil run: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
   }
-  for (const w of loaded.warnings) log.warn({ file: w.file, line: w.line }, formatConfigError(w));
-  let config: Config = loaded.config;
-  let generation = 1;
 
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const store = new ConfigStore(stateDir);
+  const initial = initialConfig(file, store, log);
+  if (!initial) return 1;
   let pid: ReturnType<typeof acquirePidFile>;
   try {
     pid = acquirePidFile(join(stateDir, "vigil.pid"));
@@ -69,43 +100,160 @@ export async function runAgent(argv: string[]): Promise<number> {
     // a crash-looping child is still retried every couple of seconds (the loop is reported in state).
     backoff: { initialMs: 100, maxMs: 2000, resetAfterMs: 10_000 },
   });
+  const state = new AgentState();
+  const events = new EventRing(4096);
+  const waiter = new ReloadWaiter();
+  const startedAt = performance.now();
+  /** instances an operator forced to BACKUP; re-sent to every new vrrp child */
+  const maintenance = new Set<string>();
+  const controller = new ConfigController({
+    initial,
+    store,
+    log,
+    deliver: async (generation, config) => {
+      const waits: Promise<string | null>[] = [];
+      for (const role of ["vrrp", "check"] as const) {
+        // a child that is not connected gets the running config when it says hello
+        if (wd.send(role, { type: "config", generation, config })) {
+          waits.push(waiter.wait(role, generation, CHILD_APPLY_TIMEOUT_MS));
+        }
+      }
+      return (await Promise.all(waits)).find((r) => r !== null) ?? null;
+    },
+    onApplied: (running, diff) => {
+      events.push({
+        configApplied: pb.ConfigApplied.fromPartial({
+          generation: running.generation,
+          source: running.source,
+          diff: diffToProto(diff),
+        }),
+      });
+    },
+  });
+  /** the running config (the controller owns it; this reads it for the shell's own needs) */
+  const running = (): Config => controller.current.config;
+
   wd.on("up", (role) => {
-    wd.send(role, { type: "config", generation, config });
+    const cur = controller.current;
+    wd.send(role, { type: "config", generation: cur.generation, config: cur.config });
+    if (role === "vrrp" && maintenance.size > 0) {
+      wd.send("vrrp", { type: "maintenance", instances: [...maintenance] });
+    }
   });
   wd.on("exit", (role, info) => {
     // A dead VRRP child cannot advertise: its VIPs must go at once, or the backup that takes over
     // after Master_Down_Interval would share them with this host until the respawn.
-    if (role === "vrrp") releaseVips(config, log, info.reason);
+    if (role === "vrrp") {
+      releaseVips(running(), log, info.reason);
+      state.onVrrpGone();
+    }
+    waiter.abandon(role);
+    const restarts = wd.status().find((c) => c.role === role)?.restarts ?? 0;
+    events.push({
+      processRestart: pb.ProcessRestart.fromPartial({ role, pid: info.pid, reason: info.reason, restarts }),
+    });
   });
   wd.on("message", (role, msg) => {
-    if (msg.type === "reload_result" && !msg.ok) {
-      log.error({ role, generation: msg.generation, err: msg.error }, "child refused the config");
+    switch (msg.type) {
+      case "reload_result":
+        if (!msg.ok)
+          log.error({ role, generation: msg.generation, err: msg.error }, "child refused the config");
+        waiter.settle(role, msg.generation, msg.ok, msg.error);
+        return;
+      case "state":
+        if (role === "vrrp") state.onVrrpSnapshot(msg.instances);
+        return;
+      case "event": {
+        if (msg.name !== "transition") return;
+        const t = parseTransition(msg.data);
+        if (!t) return;
+        state.onTransition(t.instance, msg.at, t.priority);
+        events.push({ transition: t }, msg.at);
+        return;
+      }
     }
   });
   wd.start();
+
+  const api = new ApiServer({
+    controller,
+    state,
+    events,
+    log,
+    processes: () =>
+      processStates({ pid: process.pid, uptimeMs: performance.now() - startedAt }, wd.status()),
+    setInstanceMaintenance: (name, active): MaintenanceResult => {
+      if (!running().vrrpInstances.some((i) => i.name === name)) {
+        return { ok: false, code: NOT_FOUND, message: `no VRRP instance '${name}'` };
+      }
+      const changed = maintenance.has(name) !== active;
+      if (active) maintenance.add(name);
+      else maintenance.delete(name);
+      wd.send("vrrp", { type: "maintenance", instances: [...maintenance] });
+      if (changed) {
+        log.warn({ instance: name, active }, active ? "instance forced to BACKUP" : "instance released");
+        events.push({ maintenance: pb.MaintenanceChanged.fromPartial({ instance: name, active }) });
+      }
+      return { ok: true, changed };
+    },
+    // the IPVS side (check child) does not exist yet: say so rather than pretend
+    setRealServerMaintenance: () => ({
+      ok: false,
+      code: FAILED_PRECONDITION,
+      message: "load balancing not available on this agent",
+    }),
+    loadBalancingAvailable: () => false,
+  });
+  // children first: they get their config on hello, and loading the API (grpc-js, descriptors)
+  // costs CPU that must not delay the VRRP child's start
   await wd.whenAllUp();
-  sd.ready(`${config.vrrpInstances.length} VRRP instances`);
+  try {
+    const bound = await api.listen(listeners);
+    log.info({ listeners: bound }, "API listening");
+  } catch (e) {
+    log.error({ err: String(e) }, "API cannot listen");
+    process.stderr.write(`vigil run: ${String(e)}\n`);
+    await wd.stop();
+    pid.release();
+    return 1;
+  }
+
+  sd.ready(`${running().vrrpInstances.length} VRRP instances`);
   sd.startWatchdogPings();
-  log.info({ file, stateDir, instances: config.vrrpInstances.length, pid: process.pid }, "vigil started");
+  log.info(
+    {
+      file,
+      stateDir,
+      instances: running().vrrpInstances.length,
+      generation: controller.current.generation,
+      source: controller.current.source,
+      pid: process.pid,
+    },
+    "vigil started",
+  );
 
   process.on("SIGHUP", () => {
     sd.reloading();
-    const next = loadConfigFile(file);
-    if (!next.ok) {
-      for (const e of next.errors) log.error({ file: e.file, line: e.line }, formatConfigError(e));
-      log.error(
-        { file, errors: next.errors.length },
-        "reload refused: config invalid; the running config stays",
-      );
-      sd.ready("reload refused");
-      return;
-    }
-    config = next.config;
-    generation += 1;
-    log.info({ file, generation }, "reloading");
-    wd.send("vrrp", { type: "config", generation, config });
-    wd.send("check", { type: "config", generation, config });
-    sd.ready(`${config.vrrpInstances.length} VRRP instances`);
+    log.info({ file, generation: controller.current.generation + 1 }, "reloading");
+    void controller.apply({ load: () => loadConfigFile(file), source: "sighup" }).then(
+      (o) => {
+        if (!o.ok && o.kind === "invalid") {
+          for (const e of o.errors) log.error({ file: e.file, line: e.line }, formatConfigError(e));
+          log.error(
+            { file, errors: o.errors.length },
+            "reload refused: config invalid; the running config stays",
+          );
+          sd.ready("reload refused");
+          return;
+        }
+        if (!o.ok) log.error({ file, why: o.kind === "failed" ? o.message : o.kind }, "reload failed");
+        sd.ready(`${running().vrrpInstances.length} VRRP instances`);
+      },
+      (e: unknown) => {
+        log.error({ file, err: String(e) }, "reload failed");
+        sd.ready("reload failed");
+      },
+    );
   });
 
   let stopping = false;
@@ -114,6 +262,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     stopping = true;
     log.info({ signal: sig }, "stopping");
     sd.stopping();
+    await api.stop();
     await wd.stop();
     sd.close();
     pid.release();
@@ -123,6 +272,44 @@ export async function runAgent(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   return -1;
+}
+
+/** A child that has not answered a config by then is presumed busy; it re-reads it on respawn. */
+const CHILD_APPLY_TIMEOUT_MS = 10_000;
+const { NOT_FOUND, FAILED_PRECONDITION } = grpcStatus;
+
+/**
+ * The config to start with: the last persisted generation when there is one (a config accepted over
+ * the API or by a reload survives a restart), else the file. The log says which source was used.
+ */
+function initialConfig(file: string, store: ConfigStore, log: Logger): Running | null {
+  const stored = store.load();
+  if (stored.kind === "ok") {
+    const { generation, source, savedAt } = stored.stored;
+    log.info(
+      {
+        source: "persisted",
+        path: store.path,
+        generation,
+        savedFrom: source,
+        savedAt: new Date(savedAt).toISOString(),
+      },
+      "config source: last persisted generation",
+    );
+    return { generation, config: stored.stored.config, source: "persisted" };
+  }
+  if (stored.kind === "corrupt") {
+    log.error({ path: store.path, err: stored.error }, "persisted config unreadable; using the config file");
+  }
+  const loaded = loadConfigFile(file);
+  if (!loaded.ok) {
+    for (const e of loaded.errors) log.error({ file: e.file, line: e.line }, formatConfigError(e));
+    process.stderr.write(loaded.errors.map((e) => `${formatConfigError(e)}\n`).join(""));
+    return null;
+  }
+  for (const w of loaded.warnings) log.warn({ file: w.file, line: w.line }, formatConfigError(w));
+  log.info({ source: "file", file, generation: 1 }, "config source: config file");
+  return { generation: 1, config: loaded.config, source: "file" };
 }
 
 /** Removes the configured VIPs from the kernel (idempotent); used when the VRRP child died. */

@@ -1,19 +1,39 @@
-// What changed between two configs, per VRRP instance. An instance counts as changed when anything
+// What changed between two configs, per VRRP instance, virtual server and real server. An instance counts as changed when anything
 // that affects its behaviour changed: its own block, the global settings it inherits, the scripts it
 // tracks, or its sync group. Source locations never count: moving a block in the file is no change.
-import type { Config, VrrpInstance, VrrpScript } from "./model.ts";
+import {
+  type Config,
+  type RealServer,
+  realServerKey,
+  type VirtualServer,
+  type VrrpInstance,
+  type VrrpScript,
+  virtualServerKey,
+} from "./model.ts";
 
-export interface ConfigDiff {
+/** Names added, changed, removed and kept between two configs. */
+export interface NameDiff {
   added: string[];
   changed: string[];
   removed: string[];
   kept: string[];
 }
 
+/**
+ * VRRP instances at the top level (by name); load balancing in `virtualServers` (by
+ * virtualServerKey: `ADDR:PORT/PROTO`, `fwmark N`, `group NAME`) and `realServers` (by
+ * `VSKEY -> ADDR:PORT`, so a real server of a removed virtual server counts as removed).
+ */
+export interface ConfigDiff extends NameDiff {
+  virtualServers: NameDiff;
+  realServers: NameDiff;
+}
+
 /** JSON with sorted keys and without `loc`, so equal configs give equal strings. */
 export function stableJson(v: unknown): string {
   return JSON.stringify(v, (key, value: unknown) => {
-    if (key === "loc") return undefined;
+    // source positions (`loc`, and the per-field `locs` map) are not behaviour
+    if (key === "loc" || key === "locs") return undefined;
     if (value && typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array)) {
       const o = value as Record<string, unknown>;
       return Object.fromEntries(
@@ -38,10 +58,13 @@ export function instanceFingerprint(cfg: Config, inst: VrrpInstance): string {
   return stableJson({ inst, globals, group, scripts });
 }
 
-export function diffInstances(prev: Config, next: Config): ConfigDiff {
-  const before = new Map(prev.vrrpInstances.map((i) => [i.name, instanceFingerprint(prev, i)]));
-  const after = new Map(next.vrrpInstances.map((i) => [i.name, instanceFingerprint(next, i)]));
-  const diff: ConfigDiff = { added: [], changed: [], removed: [], kept: [] };
+/** stableJson without any source locations (`loc` and the per-field `locs`), at every depth. */
+function lvsJson(v: unknown): string {
+  return stableJson(JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === "locs" ? undefined : x))));
+}
+
+function diffMaps(before: Map<string, string>, after: Map<string, string>): NameDiff {
+  const diff: NameDiff = { added: [], changed: [], removed: [], kept: [] };
   for (const [name, fp] of after) {
     const old = before.get(name);
     if (old === undefined) diff.added.push(name);
@@ -50,4 +73,58 @@ export function diffInstances(prev: Config, next: Config): ConfigDiff {
   }
   for (const name of before.keys()) if (!after.has(name)) diff.removed.push(name);
   return diff;
+}
+
+/**
+ * A virtual server's own settings plus what it inherits: its group's entries. Its real servers
+ * are compared one by one (realServerFingerprint), so a changed checker is a changed real server,
+ * not a changed service.
+ */
+export function virtualServerFingerprint(cfg: Config, vs: VirtualServer): string {
+  const { realServers: _rs, ...own } = vs;
+  const group = vs.group === undefined ? undefined : cfg.virtualServerGroups.find((g) => g.name === vs.group);
+  return lvsJson({ own, group: group?.entries });
+}
+
+/** A real server with the virtual server defaults it inherits (those it does not set itself). */
+export function realServerFingerprint(vs: VirtualServer, rs: RealServer): string {
+  const own = (v: unknown, inherited: unknown) => (v === undefined ? inherited : undefined);
+  const inherited = {
+    weight: own(rs.weight, vs.weight),
+    lbKind: own(rs.lvsMethod, vs.lbKind),
+    inhibitOnFailure: own(rs.inhibitOnFailure, vs.inhibitOnFailure),
+    alpha: own(rs.alpha, vs.alpha),
+    retry: own(rs.retry, vs.retry),
+    delayBeforeRetry: own(rs.delayBeforeRetry, vs.delayBeforeRetry),
+    warmup: own(rs.warmup, vs.warmup),
+    connectTimeout: own(rs.connectTimeout, vs.connectTimeout),
+    delayLoop: own(rs.delayLoop, vs.delayLoop),
+    virtualhost: own(rs.virtualhost, vs.virtualhost),
+    port: own(rs.port || undefined, vs.port),
+  };
+  return lvsJson({ rs, inherited });
+}
+
+function lvsMaps(cfg: Config): { vs: Map<string, string>; rs: Map<string, string> } {
+  const vsMap = new Map<string, string>();
+  const rsMap = new Map<string, string>();
+  for (const vs of cfg.virtualServers) {
+    const key = virtualServerKey(vs);
+    vsMap.set(key, virtualServerFingerprint(cfg, vs));
+    for (const rs of vs.realServers)
+      rsMap.set(`${key} -> ${realServerKey(vs, rs)}`, realServerFingerprint(vs, rs));
+  }
+  return { vs: vsMap, rs: rsMap };
+}
+
+export function diffInstances(prev: Config, next: Config): ConfigDiff {
+  const before = new Map(prev.vrrpInstances.map((i) => [i.name, instanceFingerprint(prev, i)]));
+  const after = new Map(next.vrrpInstances.map((i) => [i.name, instanceFingerprint(next, i)]));
+  const a = lvsMaps(prev);
+  const b = lvsMaps(next);
+  return {
+    ...diffMaps(before, after),
+    virtualServers: diffMaps(a.vs, b.vs),
+    realServers: diffMaps(a.rs, b.rs),
+  };
 }

@@ -201,11 +201,356 @@ export const SyncGroup = z.object({
 });
 export type SyncGroup = z.infer<typeof SyncGroup>;
 
+// ---- load balancing (keepalived's virtual_server / virtual_server_group sections) ----------------
+
+/** IPVS schedulers keepalived 2.2.7 accepts for lb_algo / lvs_sched */
+export const LB_ALGOS = [
+  "rr",
+  "wrr",
+  "lc",
+  "wlc",
+  "lblc",
+  "lblcr",
+  "dh",
+  "sh",
+  "sed",
+  "nq",
+  "mh",
+  "fo",
+  "ovf",
+  "twos",
+] as const;
+export const LbAlgo = z.enum(LB_ALGOS);
+export type LbAlgo = z.infer<typeof LbAlgo>;
+/** forwarding methods (lb_kind / lvs_method): masquerading, direct routing, IP-in-IP tunnelling */
+export const LbKind = z.enum(["NAT", "DR", "TUN"]);
+export type LbKind = z.infer<typeof LbKind>;
+export const LvsProtocol = z.enum(["TCP", "UDP", "SCTP"]);
+export type LvsProtocol = z.infer<typeof LvsProtocol>;
+
+const port = z.number().int().min(0).max(65535);
+const portNonZero = z.number().int().min(1).max(65535);
+/** keepalived's timers: seconds with up to microsecond precision */
+const seconds = z.number().min(0);
+const positiveSeconds = z.number().positive();
+/** IPVS weights are a signed 32-bit int in the kernel (keepalived's IPVS_WEIGHT_LIMIT) */
+const WEIGHT_MAX = 2147483647;
+const canonIp = ipAddress.transform((s) => canonicalIp(s) ?? s);
+
+/**
+ * Settings every checker has (keepalived's install_checker_common_keywords). Unset fields inherit
+ * from the real server, then the virtual server, then keepalived's defaults.
+ */
+const checkerCommon = {
+  /** retries after a failure before the real server is taken down (nb_get_retry is the old name) */
+  retry: z.number().int().min(0).max(4294967295).optional(),
+  delayBeforeRetry: seconds.optional(),
+  /** random delay up to this before the first check */
+  warmup: seconds.optional(),
+  delayLoop: positiveSeconds.optional(),
+  /** start in the failed state (alpha) */
+  alpha: z.boolean().optional(),
+  logAllFailures: z.boolean().optional(),
+  loc: SourceLoc.optional(),
+  locs: SourceLocs.optional(),
+};
+/** Where a connecting checker connects from and to (connect_ip/connect_port/bindto/...). */
+const connection = {
+  connectIp: canonIp.optional(),
+  connectPort: portNonZero.optional(),
+  bindto: canonIp.optional(),
+  bindPort: portNonZero.optional(),
+  bindIf: z.string().min(1).max(15).optional(),
+  /** seconds; keepalived's default is the real server's connect_timeout (5 s) */
+  connectTimeout: positiveSeconds.optional(),
+  /** firewall mark set on the check's packets (SO_MARK) */
+  fwmark: z.number().int().min(0).max(4294967295).optional(),
+};
+
+export const TcpCheck = z.object({ type: z.literal("TCP_CHECK"), ...checkerCommon, ...connection });
+export type TcpCheck = z.infer<typeof TcpCheck>;
+
+/** keepalived's HTTP_STATUS_CODE_MIN/MAX */
+export const HTTP_STATUS_MIN = 100;
+export const HTTP_STATUS_MAX = 599;
+/** "200" or "200-299" (YAML may write a single code as a number) */
+const statusCode = z.union([z.number().int().transform(String), z.string()]).pipe(
+  z
+    .string()
+    .regex(/^\d+(-\d+)?$/, { message: "expected CODE or MIN-MAX" })
+    .refine(
+      (s) => {
+        const [a, b = a] = s.split("-").map(Number) as [number, number?];
+        return a >= HTTP_STATUS_MIN && b! <= HTTP_STATUS_MAX && a <= b!;
+      },
+      { message: `status codes are ${HTTP_STATUS_MIN}..${HTTP_STATUS_MAX}, ranges MIN-MAX with MIN <= MAX` },
+    ),
+);
+
+export const HttpUrl = z.object({
+  path: z.string().min(1),
+  /** MD5 of the page body, 32 hex digits */
+  digest: z
+    .string()
+    .regex(/^[0-9a-fA-F]{32}$/, { message: "an MD5 digest is 32 hex digits" })
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  /** accepted codes and ranges; keepalived's default is 200-299 */
+  statusCode: z.array(statusCode).optional(),
+  virtualhost: z.string().min(1).optional(),
+  loc: SourceLoc.optional(),
+  locs: SourceLocs.optional(),
+});
+export type HttpUrl = z.infer<typeof HttpUrl>;
+
+const httpFields = {
+  ...checkerCommon,
+  ...connection,
+  virtualhost: z.string().min(1).optional(),
+  httpProtocol: z.enum(["1.0", "1.1", "1.0C"]).optional(),
+  url: z.array(HttpUrl).min(1),
+};
+export const HttpGetCheck = z.object({ type: z.literal("HTTP_GET"), ...httpFields });
+export type HttpGetCheck = z.infer<typeof HttpGetCheck>;
+export const SslGetCheck = z.object({
+  type: z.literal("SSL_GET"),
+  ...httpFields,
+  /** send SNI (the virtualhost) in the TLS handshake */
+  enableSni: z.boolean().optional(),
+});
+export type SslGetCheck = z.infer<typeof SslGetCheck>;
+
+export const DNS_TYPES = ["A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY"] as const;
+export const DnsCheck = z.object({
+  type: z.literal("DNS_CHECK"),
+  ...checkerCommon,
+  ...connection,
+  /** keepalived's `type` keyword inside DNS_CHECK (renamed: `type` names the checker); default SOA */
+  dnsType: z.enum(DNS_TYPES).optional(),
+  /** the name queried; keepalived's default is "." */
+  name: z
+    .string()
+    .min(1)
+    .refine((n) => !(n.startsWith(".") && n !== ".") && !n.includes(".."), { message: "empty DNS label" })
+    .optional(),
+});
+export type DnsCheck = z.infer<typeof DnsCheck>;
+
+const hexPayload = z
+  .string()
+  .regex(/^(?:[0-9a-fA-F]{2})+$/, { message: "expected an even number of hex digits" });
+export const UdpCheck = z.object({
+  type: z.literal("UDP_CHECK"),
+  ...checkerCommon,
+  ...connection,
+  /** datagram sent, as hex */
+  payload: hexPayload.optional(),
+  /** a reply is needed for success (require_reply) */
+  requireReply: z.boolean().default(false),
+  /** the reply must start with these bytes (require_reply HEX) */
+  replyData: hexPayload.optional(),
+  minReplyLength: z.number().int().min(0).max(65535).optional(),
+  maxReplyLength: z.number().int().min(0).max(65535).optional(),
+});
+export type UdpCheck = z.infer<typeof UdpCheck>;
+
+export const PingCheck = z.object({ type: z.literal("PING_CHECK"), ...checkerCommon, ...connection });
+export type PingCheck = z.infer<typeof PingCheck>;
+
+export const MiscCheck = z.object({
+  type: z.literal("MISC_CHECK"),
+  ...checkerCommon,
+  /** command line, split like keepalived's scripts */
+  miscPath: scriptCommand,
+  /** seconds before the script counts as failed; keepalived defaults to delay_loop */
+  miscTimeout: z.number().int().min(0).optional(),
+  /** exit status 2..255 sets the weight to status - 2 */
+  miscDynamic: z.boolean().default(false),
+  user: z.string().min(1).optional(),
+  group: z.string().min(1).optional(),
+});
+export type MiscCheck = z.infer<typeof MiscCheck>;
+
+export const Checker = z.discriminatedUnion("type", [
+  TcpCheck,
+  HttpGetCheck,
+  SslGetCheck,
+  DnsCheck,
+  UdpCheck,
+  PingCheck,
+  MiscCheck,
+]);
+export type Checker = z.infer<typeof Checker>;
+export type CheckerType = Checker["type"];
+export const CHECKER_TYPES: readonly CheckerType[] = [
+  "TCP_CHECK",
+  "HTTP_GET",
+  "SSL_GET",
+  "DNS_CHECK",
+  "UDP_CHECK",
+  "PING_CHECK",
+  "MISC_CHECK",
+];
+
+export const RealServer = z.object({
+  address: canonIp,
+  /** unset (or 0 in keepalived.conf): the virtual server's port */
+  port: port.optional(),
+  /** unset: the virtual server's `weight` (default 1) */
+  weight: z.number().int().min(0).max(WEIGHT_MAX).optional(),
+  /** per real server forwarding method (lvs_method); unset: the virtual server's lb_kind */
+  lvsMethod: LbKind.optional(),
+  /** set the weight to 0 instead of removing the server when checks fail; unset: the virtual server's */
+  inhibitOnFailure: z.boolean().optional(),
+  notifyUp: scriptCommand.optional(),
+  notifyDown: scriptCommand.optional(),
+  /** IPVS upper/lower connection thresholds */
+  uthreshold: z.number().int().min(0).max(4294967295).optional(),
+  lthreshold: z.number().int().min(0).max(4294967295).optional(),
+  /** defaults for this server's checkers; unset: the virtual server's */
+  alpha: z.boolean().optional(),
+  retry: z.number().int().min(1).max(4294967295).optional(),
+  delayBeforeRetry: seconds.optional(),
+  warmup: seconds.optional(),
+  connectTimeout: positiveSeconds.optional(),
+  delayLoop: positiveSeconds.optional(),
+  virtualhost: z.string().min(1).optional(),
+  /** health checks; a server without any is always up */
+  checkers: z.array(Checker).default([]),
+  loc: SourceLoc.optional(),
+  locs: SourceLocs.optional(),
+});
+export type RealServer = z.infer<typeof RealServer>;
+
+export const SorryServer = z.object({
+  address: canonIp,
+  port: port.optional(),
+  loc: SourceLoc.optional(),
+});
+export type SorryServer = z.infer<typeof SorryServer>;
+
+export const VirtualServer = z
+  .object({
+    /** the service: an address and port, a firewall mark, or a virtual_server_group by name */
+    address: canonIp.optional(),
+    port: port.optional(),
+    fwmark: z.number().int().min(1).max(4294967295).optional(),
+    group: z.string().min(1).optional(),
+    /** address family of a fwmark/group service (ip_family inet|inet6) */
+    ipFamily: z.enum(["inet", "inet6"]).optional(),
+    /** seconds between checks (keepalived's default: 60) */
+    delayLoop: positiveSeconds.default(60),
+    lbAlgo: LbAlgo,
+    lbKind: LbKind,
+    /** required for address and address-group services; fwmark services have none */
+    protocol: LvsProtocol.optional(),
+    /** seconds; makes the service persistent (keepalived: 1..2678400, 360 when given without a value) */
+    persistenceTimeout: z.number().int().min(1).max(2678400).optional(),
+    /** netmask (IPv4) or prefix length (IPv6) clients are grouped by for persistence */
+    persistenceGranularity: z.string().min(1).optional(),
+    persistenceEngine: z.string().min(1).max(15).optional(),
+    /** minimum total weight of live real servers for the service to count as up */
+    quorum: z.number().int().min(1).max(4294967295).default(1),
+    hysteresis: z.number().int().min(0).max(4294967295).default(0),
+    quorumUp: scriptCommand.optional(),
+    quorumDown: scriptCommand.optional(),
+    sorryServer: SorryServer.optional(),
+    /** keep the sorry server with weight 0 while real servers are up (sorry_server_inhibit) */
+    sorryServerInhibit: z.boolean().default(false),
+    sorryServerLvsMethod: LbKind.optional(),
+    /** defaults for the real servers */
+    inhibitOnFailure: z.boolean().default(false),
+    alpha: z.boolean().default(false),
+    omega: z.boolean().default(false),
+    weight: z.number().int().min(1).max(WEIGHT_MAX).default(1),
+    retry: z.number().int().min(1).max(4294967295).optional(),
+    delayBeforeRetry: seconds.optional(),
+    warmup: seconds.optional(),
+    /** seconds (keepalived's default: 5) */
+    connectTimeout: positiveSeconds.default(5),
+    virtualhost: z.string().min(1).optional(),
+    /** one-packet scheduling (UDP) */
+    ops: z.boolean().default(false),
+    /** scheduler flags of sh and mh */
+    shPort: z.boolean().default(false),
+    shFallback: z.boolean().default(false),
+    mhPort: z.boolean().default(false),
+    mhFallback: z.boolean().default(false),
+    /** do not program the service while the node is not VRRP master */
+    haSuspend: z.boolean().default(false),
+    realServers: z.array(RealServer).default([]),
+    loc: SourceLoc.optional(),
+    locs: SourceLocs.optional(),
+  })
+  .superRefine((v, ctx) => {
+    const kinds = [v.address !== undefined, v.fwmark !== undefined, v.group !== undefined].filter(Boolean);
+    if (kinds.length !== 1)
+      ctx.addIssue({
+        code: "custom",
+        message: "a virtual server has exactly one of address (with port), fwmark or group",
+        path: [],
+      });
+    if (v.port !== undefined && v.address === undefined)
+      ctx.addIssue({ code: "custom", message: "port belongs to an address service", path: ["port"] });
+  });
+export type VirtualServer = z.infer<typeof VirtualServer>;
+
+/**
+ * One entry of a virtual_server_group: an address range with a port (a single address has
+ * addressEnd equal to address) or a firewall mark.
+ */
+export const VirtualServerGroupEntry = z
+  .object({
+    address: canonIp.optional(),
+    /** last address of the range, same family, not below `address` */
+    addressEnd: canonIp.optional(),
+    port: port.optional(),
+    fwmark: z.number().int().min(0).max(4294967295).optional(),
+    /** family of a fwmark entry (inet|inet6) */
+    family: z.enum(["inet", "inet6"]).optional(),
+    loc: SourceLoc.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.address === undefined) === (e.fwmark === undefined))
+      ctx.addIssue({ code: "custom", message: "an entry has either an address or a fwmark", path: [] });
+  });
+export type VirtualServerGroupEntry = z.infer<typeof VirtualServerGroupEntry>;
+
+export const VirtualServerGroup = z.object({
+  name: z.string().min(1),
+  entries: z.array(VirtualServerGroupEntry).min(1),
+  loc: SourceLoc.optional(),
+  locs: SourceLocs.optional(),
+});
+export type VirtualServerGroup = z.infer<typeof VirtualServerGroup>;
+
+/** What identifies a virtual server: `ADDR:PORT/PROTO` (v6 in brackets), `fwmark N`, `group NAME`. */
+export function virtualServerKey(vs: {
+  address?: string;
+  port?: number;
+  protocol?: string;
+  fwmark?: number;
+  group?: string;
+}): string {
+  if (vs.group !== undefined) return `group ${vs.group}`;
+  if (vs.fwmark !== undefined) return `fwmark ${vs.fwmark}`;
+  const a = vs.address ?? "?";
+  return `${a.includes(":") ? `[${a}]` : a}:${vs.port ?? 0}/${vs.protocol ?? "-"}`;
+}
+
+/** A real server's key within its virtual server: `ADDR:PORT` with the port it effectively uses. */
+export function realServerKey(vs: { port?: number; fwmark?: number }, rs: RealServer): string {
+  const p = rs.port || vs.port || 0;
+  return `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${p}`;
+}
+
 export const Config = z.object({
   globalDefs: GlobalDefs.prefault({}),
   vrrpScripts: z.array(VrrpScript).default([]),
   vrrpInstances: z.array(VrrpInstance).default([]),
   vrrpSyncGroups: z.array(SyncGroup).default([]),
+  virtualServerGroups: z.array(VirtualServerGroup).default([]),
+  virtualServers: z.array(VirtualServer).default([]),
 });
 export type Config = z.infer<typeof Config>;
 /** What YAML/JSON authors write: defaults may be omitted. */

@@ -6,19 +6,26 @@
 // "rounding"), the config does not do what it says, so vigil makes that an error too; where the
 // change is harmless, a warning. The environment (interfaces, users) comes through `CheckEnv` so
 // the checks stay pure and tests run anywhere.
-import { familyOf, isLinkLocalV6, parseIPv6 } from "../wire/ip.ts";
+import { compareIp, familyOf, isLinkLocalV6, parseIPv6, parseIp } from "../wire/ip.ts";
 import { splitQuotedEscaped } from "./keepalived/lexer.ts";
+import { granularityProblem } from "./keepalived/lvs.ts";
 import {
+  type Checker as CheckerModel,
   type Config,
   type ConfigError,
   instanceVersion,
+  type RealServer,
+  realServerKey,
   type SourceLoc,
   type SourceLocs,
   type SyncGroup,
   type TrackInterface,
   type TrackScript,
   type VirtualIp,
+  type VirtualServer,
+  type VirtualServerGroup,
   type VrrpInstance,
+  virtualServerKey,
 } from "./model.ts";
 
 export interface CheckEnv {
@@ -100,6 +107,7 @@ class Checker {
     }
     this.vridConflicts();
     this.syncGroups();
+    this.lvs();
     return { errors: sortByPlace(this.errors), warnings: sortByPlace(this.warnings) };
   }
 
@@ -418,6 +426,10 @@ class Checker {
     }
   }
 
+  lvs(): void {
+    new LvsChecker(this, this.cfg).run();
+  }
+
   syncGroups(): void {
     const names = new Set<string>();
     const member = new Map<string, string>();
@@ -458,6 +470,317 @@ class Checker {
     });
     if (count === 1) this.err(g.loc, `${name}: only one instance; a sync group needs at least two`);
     this.tracking(name, g.trackInterface, g.trackScript);
+  }
+}
+
+/**
+ * The load-balancing checks (keepalived's check_parser.c end handlers and validate_check_config).
+ * keepalived "corrects" most of these (drops the real server, resets the port, lowers the quorum)
+ * and reports it, which fails its config test; vigil refuses them at the line at fault.
+ */
+class LvsChecker {
+  constructor(
+    readonly c: Checker,
+    readonly cfg: Config,
+  ) {}
+
+  run(): void {
+    this.scripts();
+    const groups = new Map<string, VirtualServerGroup>();
+    for (const g of this.cfg.virtualServerGroups) {
+      if (groups.has(g.name)) this.c.err(g.loc, `virtual_server_group ${g.name} already defined`);
+      else groups.set(g.name, g);
+      this.group(g);
+    }
+    const seen = new Map<string, VirtualServer>();
+    for (const vs of this.cfg.virtualServers) {
+      const key = virtualServerKey(vs);
+      const first = seen.get(key);
+      // keepalived keeps both and programs the kernel twice; the second silently wins
+      if (first)
+        this.c.err(
+          vs.loc,
+          `virtual server ${key} already defined${first.loc ? ` (line ${first.loc.line})` : ""}`,
+        );
+      else seen.set(key, vs);
+      this.virtualServer(vs, vs.group !== undefined ? groups.get(vs.group) : undefined);
+    }
+  }
+
+  /**
+   * The load-balancing scripts (quorum_up/down, notify_up/down, MISC_CHECK) under the same rules as
+   * the VRRP ones in Checker.globals(): a missing executable is a warning (keepalived runs without
+   * it), no script security is a warning (keepalived's test exits 6), no user to run a MISC_CHECK
+   * as is an error (keepalived drops the checker).
+   */
+  scripts(): void {
+    const g = this.cfg.globalDefs;
+    const list: { cmd: string; at: SourceLoc | undefined; misc?: CheckerModel }[] = [];
+    for (const vs of this.cfg.virtualServers) {
+      if (vs.quorumUp) list.push({ cmd: vs.quorumUp, at: Checker.where(vs, "quorumUp") });
+      if (vs.quorumDown) list.push({ cmd: vs.quorumDown, at: Checker.where(vs, "quorumDown") });
+      for (const rs of vs.realServers) {
+        if (rs.notifyUp) list.push({ cmd: rs.notifyUp, at: Checker.where(rs, "notifyUp") });
+        if (rs.notifyDown) list.push({ cmd: rs.notifyDown, at: Checker.where(rs, "notifyDown") });
+        for (const ch of rs.checkers)
+          if (ch.type === "MISC_CHECK")
+            list.push({ cmd: ch.miscPath, at: Checker.where(ch, "miscPath") ?? rs.loc, misc: ch });
+      }
+    }
+    if (list.length === 0) return;
+    for (const s of list) {
+      const exe = splitQuotedEscaped(s.cmd).words[0];
+      if (exe?.startsWith("/") && !this.c.env.commandExists(exe))
+        this.c.warn(s.at, `script ${exe} does not exist or is not executable`);
+    }
+    const vrrpScripts =
+      this.cfg.vrrpScripts.length > 0 ||
+      [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups].some((o) =>
+        Object.values(o.notify).some((c) => c !== undefined),
+      );
+    // the VRRP check already warned once for the whole file
+    if (!g.enableScriptSecurity && !vrrpScripts)
+      this.c.warn(
+        list[0]!.at,
+        "scripts are configured but enable_script_security is not set (keepalived reports a SECURITY VIOLATION)",
+      );
+    if (g.enableScriptSecurity && g.scriptUser === undefined && !this.c.env.userExists("keepalived_script")) {
+      for (const s of list) {
+        if (s.misc?.type === "MISC_CHECK" && s.misc.user !== undefined) continue;
+        this.c.err(
+          s.at,
+          "script: no user to run it as (script_user is not set and keepalived_script does not exist)",
+        );
+      }
+    }
+  }
+
+  group(g: VirtualServerGroup): void {
+    let v4 = false;
+    let v6 = false;
+    let fwmNoFamily = false;
+    for (const e of g.entries) {
+      if (e.fwmark !== undefined) {
+        if (e.family === "inet") v4 = true;
+        else if (e.family === "inet6") v6 = true;
+        else fwmNoFamily = true;
+        continue;
+      }
+      if (familyOf(e.address!) === 6) v6 = true;
+      else v4 = true;
+      if (e.addressEnd !== undefined) {
+        const a = parseIp(e.address!);
+        const b = parseIp(e.addressEnd);
+        if (!a || !b || a.length !== b.length)
+          this.c.err(
+            e.loc ?? g.loc,
+            `virtual_server_group ${g.name}: range ${e.address}-${e.addressEnd} mixes families`,
+          );
+        else if (compareIp(a, b) > 0)
+          this.c.err(
+            e.loc ?? g.loc,
+            `virtual_server_group ${g.name}: range end ${e.addressEnd} is below ${e.address}`,
+          );
+      }
+      if (e.family !== undefined)
+        this.c.err(e.loc ?? g.loc, `virtual_server_group ${g.name}: family applies to fwmark entries only`);
+    }
+    if (v4 && v6 && fwmNoFamily)
+      this.c.err(
+        Checker.where(g, "end"),
+        `virtual_server_group ${g.name}: IPv4, IPv6 and a fwmark without family (say fwmark N inet|inet6)`,
+      );
+  }
+
+  /** The family of a service: its address, else ip_family, else its group's addresses, else servers. */
+  family(vs: VirtualServer, g: VirtualServerGroup | undefined): 4 | 6 | undefined {
+    if (vs.address !== undefined) return familyOf(vs.address) ?? undefined;
+    if (vs.ipFamily !== undefined) return vs.ipFamily === "inet6" ? 6 : 4;
+    for (const e of g?.entries ?? []) {
+      if (e.address !== undefined) return familyOf(e.address) ?? undefined;
+      if (e.family !== undefined) return e.family === "inet6" ? 6 : 4;
+    }
+    return undefined;
+  }
+
+  virtualServer(vs: VirtualServer, g: VirtualServerGroup | undefined): void {
+    const key = virtualServerKey(vs);
+    const name = `virtual_server ${key}`;
+    const w = (f: string) => Checker.where(vs, f);
+    if (vs.group !== undefined && !g) {
+      // keepalived reads it and never programs it (the group does not exist)
+      this.c.err(vs.loc, `${name}: virtual_server_group ${vs.group} is not defined`);
+    }
+    const hasAddrs = vs.address !== undefined || (g?.entries.some((e) => e.address !== undefined) ?? false);
+    const onlyFwmarks = vs.fwmark !== undefined || (g !== undefined && !hasAddrs);
+    const usesFwmark = vs.fwmark !== undefined || (g?.entries.some((e) => e.fwmark !== undefined) ?? false);
+    if (
+      vs.address !== undefined &&
+      vs.ipFamily !== undefined &&
+      (familyOf(vs.address) === 6) !== (vs.ipFamily === "inet6")
+    )
+      this.c.err(w("ipFamily"), `${name}: ip_family ${vs.ipFamily} conflicts with the address`);
+    if (vs.realServers.length === 0) this.c.err(vs.loc, `${name}: no real servers (real_server { ... })`);
+    if (usesFwmark && vs.haSuspend)
+      this.c.err(w("haSuspend"), `${name}: ha_suspend cannot be used with fwmarks`);
+    if (hasAddrs) {
+      if (vs.protocol === undefined)
+        this.c.err(
+          vs.loc,
+          `${name}: no protocol set (protocol TCP|UDP|SCTP); the kernel would default to UDP`,
+        );
+      if (vs.ops && vs.protocol !== undefined && vs.protocol !== "UDP")
+        this.c.err(w("ops"), `${name}: one-packet scheduling (ops) requires protocol UDP`);
+    }
+    if (onlyFwmarks && vs.protocol !== undefined)
+      this.c.err(w("protocol"), `${name}: a fwmark service has no protocol (it would be ignored)`);
+    if (vs.persistenceTimeout === undefined) {
+      const zeroPort =
+        (vs.address !== undefined && !vs.port) ||
+        (g?.entries.some((e) => e.address !== undefined && !e.port) ?? false);
+      if (zeroPort)
+        this.c.err(vs.loc, `${name}: port 0 is only valid for persistent services (set persistence_timeout)`);
+    }
+    for (const [flag, sched] of [
+      ["shPort", "sh"],
+      ["shFallback", "sh"],
+      ["mhPort", "mh"],
+      ["mhFallback", "mh"],
+    ] as const) {
+      if (vs[flag] && vs.lbAlgo !== sched)
+        this.c.err(
+          w(flag),
+          `${name}: ${flag} only applies to the ${sched} scheduler (lb_algo is ${vs.lbAlgo})`,
+        );
+    }
+    const fam = this.family(vs, g);
+    if (vs.persistenceGranularity !== undefined) {
+      // without a known family keepalived goes by the value's form, as the parser does
+      const gfam = fam ?? (vs.persistenceGranularity.includes(".") ? 4 : 6);
+      const msg = granularityProblem(vs.persistenceGranularity, gfam);
+      if (msg) this.c.err(w("persistenceGranularity"), `${name}: persistence_granularity ${msg}`);
+    }
+
+    // real servers: family, duplicates, ports, weights
+    const keys = new Map<string, RealServer>();
+    let weightSum = 0;
+    let svcFam = fam;
+    for (const rs of vs.realServers) {
+      const method = rs.lvsMethod ?? vs.lbKind;
+      const rname = `${name}: real_server ${rs.address}${rs.port ? ` ${rs.port}` : ""}`;
+      const rfam = familyOf(rs.address);
+      // IPVS tunnels may carry another family; every other method needs the service's
+      if (method !== "TUN") {
+        if (svcFam === undefined) svcFam = rfam ?? undefined;
+        else if (rfam !== svcFam)
+          this.c.err(
+            Checker.where(rs, "end"),
+            `${rname}: address family (IPv${rfam}) does not match the virtual server (IPv${svcFam}); only TUN may mix families`,
+          );
+      }
+      const k = realServerKey(vs, rs);
+      if (keys.has(k)) this.c.err(rs.loc, `${name}: real server ${k} is duplicated`);
+      else keys.set(k, rs);
+      weightSum += rs.weight ?? vs.weight;
+      if (method !== "NAT" && rs.port) {
+        if (vs.fwmark !== undefined)
+          this.c.err(
+            rs.loc,
+            `${rname}: a fwmark service with ${method} forwarding takes no real server port`,
+          );
+        else if (vs.address !== undefined && vs.port && rs.port !== vs.port)
+          this.c.err(
+            rs.loc,
+            `${rname}: port ${rs.port} differs from the virtual server's ${vs.port}; only NAT can change ports`,
+          );
+        else if (g) {
+          for (const e of g.entries) {
+            if (e.fwmark !== undefined)
+              this.c.err(
+                rs.loc,
+                `${rname}: group ${g.name} has a fwmark, ${method} forwarding takes no real server port`,
+              );
+            else if (e.port && e.port !== rs.port)
+              this.c.err(
+                rs.loc,
+                `${rname}: port ${rs.port} differs from group ${g.name}'s port ${e.port}; only NAT can change ports`,
+              );
+            else continue;
+            break;
+          }
+        }
+      }
+      this.realServer(vs, rs, rname, svcFam);
+    }
+    const ss = vs.sorryServer;
+    if (ss) {
+      const method = vs.sorryServerLvsMethod ?? vs.lbKind;
+      const sfam = familyOf(ss.address);
+      if (method !== "TUN" && svcFam !== undefined && sfam !== svcFam)
+        this.c.err(
+          w("end") ?? ss.loc,
+          `${name}: sorry_server ${ss.address} is IPv${sfam}, the virtual server IPv${svcFam}; only TUN may mix families`,
+        );
+      if (method !== "NAT" && ss.port) {
+        if (vs.fwmark !== undefined || usesFwmark)
+          this.c.err(
+            ss.loc ?? w("sorryServer"),
+            `${name}: a fwmark service with ${method} forwarding takes no sorry server port`,
+          );
+        else if (vs.port && ss.port !== vs.port)
+          this.c.err(
+            ss.loc ?? w("sorryServer"),
+            `${name}: sorry server port ${ss.port} differs from the virtual server's ${vs.port}; only NAT can change ports`,
+          );
+      }
+    }
+    if (vs.realServers.length > 0 && vs.quorum > weightSum)
+      this.c.err(
+        w("quorum"),
+        `${name}: quorum ${vs.quorum} exceeds the total weight of the real servers (${weightSum}); the service could never be up`,
+      );
+    else if (vs.hysteresis >= vs.quorum)
+      this.c.err(w("hysteresis"), `${name}: hysteresis ${vs.hysteresis} must be below quorum ${vs.quorum}`);
+  }
+
+  realServer(vs: VirtualServer, rs: RealServer, rname: string, fam: 4 | 6 | undefined): void {
+    rs.checkers.forEach((ch, i) => {
+      this.checker(vs, rs, ch, `${rname}: ${ch.type}`, Checker.where(rs, `checkers.${i}`) ?? ch.loc, fam);
+    });
+  }
+
+  checker(
+    _vs: VirtualServer,
+    rs: RealServer,
+    ch: CheckerModel,
+    name: string,
+    at: SourceLoc | undefined,
+    _fam: 4 | 6 | undefined,
+  ): void {
+    const l = (f: string) => Checker.where(ch, f) ?? at;
+    if (ch.type !== "MISC_CHECK") {
+      if (
+        ch.connectIp !== undefined &&
+        ch.bindto !== undefined &&
+        familyOf(ch.connectIp) !== familyOf(ch.bindto)
+      )
+        this.c.err(
+          l("bindto"),
+          `${name}: bindto ${ch.bindto} and connect_ip ${ch.connectIp} are different families`,
+        );
+      const dst = parseIp(ch.connectIp ?? rs.address);
+      if (dst && dst.length === 16 && isLinkLocalV6(dst) && ch.bindIf === undefined)
+        this.c.err(at, `${name}: the link-local address ${ch.connectIp ?? rs.address} needs bind_if`);
+    }
+    if (ch.type === "UDP_CHECK" && ch.minReplyLength !== undefined && ch.maxReplyLength !== undefined) {
+      if (ch.minReplyLength > ch.maxReplyLength)
+        this.c.err(
+          l("maxReplyLength"),
+          `${name}: min_reply_length ${ch.minReplyLength} > max_reply_length ${ch.maxReplyLength}: the check would always fail`,
+        );
+    }
+    if (ch.type === "MISC_CHECK" && ch.user !== undefined && !this.c.env.userExists(ch.user))
+      this.c.err(l("user"), `${name}: user '${ch.user}' does not exist`);
   }
 }
 

@@ -44,6 +44,22 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * The member of a discriminated union (the checkers) that shapes `value`, chosen by its
+ * discriminator; the schema itself when it is no union or nothing matches (zod reports that).
+ */
+export function unionMember(s: z.ZodType, value: unknown): z.ZodType {
+  if (!(s instanceof z.ZodDiscriminatedUnion) || !isRecord(value)) return s;
+  const disc = (s as unknown as { _zod: { def: { discriminator: string } } })._zod.def.discriminator;
+  for (const opt of s.options as readonly z.ZodType[]) {
+    const o = unwrapSchema(opt);
+    if (!(o instanceof z.ZodObject)) continue;
+    const d = (o.shape as Record<string, z.ZodType>)[disc];
+    if (d?.safeParse(value[disc]).success) return o;
+  }
+  return s;
+}
+
 // keys the loaders fill in; a file must not set them
 const INTERNAL_KEYS = new Set(["loc", "locs"]);
 
@@ -158,7 +174,7 @@ function expandShorthands(raw: Record<string, unknown>, ctx: Ctx): void {
 
 /** Unknown keys are errors (with a hint for keepalived's snake_case names), located at the key. */
 function checkKeys(schema: z.ZodType, value: unknown, path: Path, ctx: Ctx): void {
-  const s = unwrapSchema(schema);
+  const s = unionMember(unwrapSchema(schema), value);
   if (s instanceof z.ZodObject && isRecord(value)) {
     const shape = s.shape as Record<string, z.ZodType>;
     for (const key of Object.keys(value)) {
@@ -193,7 +209,7 @@ function hasField(schema: z.ZodType, field: string): boolean {
  * path inside the object) wherever the schema has them.
  */
 function attachLocs(schema: z.ZodType, value: unknown, path: Path, ctx: Ctx): void {
-  const s = unwrapSchema(schema);
+  const s = unionMember(unwrapSchema(schema), value);
   if (s instanceof z.ZodArray && Array.isArray(value)) {
     value.forEach((v, i) => {
       attachLocs(s.element as z.ZodType, v, [...path, i], ctx);
@@ -312,7 +328,7 @@ function defaultOf(s: z.ZodType): unknown {
 
 /** Drops loader-only fields and every value equal to its default; keeps the schema's key order. */
 function strip(schema: z.ZodType, value: unknown): unknown {
-  const s = unwrapSchema(schema);
+  const s = unionMember(unwrapSchema(schema), value);
   if (s instanceof z.ZodArray && Array.isArray(value))
     return value.map((v) => strip(s.element as z.ZodType, v));
   if (!(s instanceof z.ZodObject) || !isRecord(value)) return value;
@@ -375,7 +391,13 @@ export function toYaml(config: Config): string {
     }
   }
   if (isRecord(out["globalDefs"]) && Object.keys(out["globalDefs"]).length === 0) delete out["globalDefs"];
-  for (const k of ["vrrpScripts", "vrrpInstances", "vrrpSyncGroups"]) {
+  for (const k of [
+    "vrrpScripts",
+    "vrrpInstances",
+    "vrrpSyncGroups",
+    "virtualServerGroups",
+    "virtualServers",
+  ]) {
     if (Array.isArray(out[k]) && (out[k] as unknown[]).length === 0) delete out[k];
   }
   return stringify(out, { lineWidth: 0 });

@@ -63,10 +63,21 @@ export const Shutdown = z.object({
   reason: z.string().optional(),
 });
 
+/**
+ * Watchdog to vrrp child: the complete set of instances an operator forced to BACKUP (API
+ * SetMaintenance). The whole set rather than a toggle, so a respawned child or a reload is brought
+ * back to the operator's wish by sending it again.
+ */
+export const MaintenanceMsg = z.object({
+  type: z.literal("maintenance"),
+  instances: z.array(z.string().min(1)).max(4096),
+});
+
 export const Message = z.discriminatedUnion("type", [
   Hello,
   Heartbeat,
   ConfigMsg,
+  MaintenanceMsg,
   StateMsg,
   EventMsg,
   ReloadResult,
@@ -79,7 +90,7 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 /** Messages that a child sends and the watchdog accepts. */
 export type ChildMessage = MessageOf<"hello" | "heartbeat" | "state" | "event" | "reload_result">;
 /** Messages that the watchdog sends and a child accepts. */
-export type WatchdogMessage = MessageOf<"config" | "shutdown">;
+export type WatchdogMessage = MessageOf<"config" | "maintenance" | "shutdown">;
 
 export type ParseResult = { ok: true; msg: Message } | { ok: false; error: string };
 

@@ -27,6 +27,8 @@ export class KernelIo implements VrrpIo {
           noPrefixRoute: opts.noPrefixRoute ?? false,
         };
         if (opts.label) o.label = opts.label;
+        if (opts.scope !== undefined) o.scope = opts.scope;
+        if (opts.broadcast) o.broadcast = opts.broadcast;
         nl.addAddress(ifindex, address, prefixLen, o);
       },
       delAddress: (ifindex, address, prefixLen) => {

@@ -30,7 +30,15 @@ export interface AddressOps {
     ifindex: number,
     address: string,
     prefixLen: number,
-    opts: { label?: string | undefined; nodad?: boolean; noPrefixRoute?: boolean },
+    opts: {
+      label?: string | undefined;
+      nodad?: boolean;
+      noPrefixRoute?: boolean;
+      /** RT_SCOPE_* value */
+      scope?: number | undefined;
+      /** IPv4 broadcast address */
+      broadcast?: string | undefined;
+    },
   ): void;
   delAddress(ifindex: number, address: string, prefixLen: number): void;
   /** addresses present on an interface (canonical text) */

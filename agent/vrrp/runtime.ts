@@ -47,6 +47,8 @@ export interface InstanceStatus {
   vipsHeld: string[];
   lastTransition: { at: number; from: string; to: string; reason: string } | null;
   counters: Record<string, number>;
+  /** forced to BACKUP by an operator (API SetMaintenance) */
+  maintenance: boolean;
 }
 
 export type RuntimeEvent =
@@ -86,6 +88,8 @@ class InstanceRunner {
   private readonly authType: number;
   private readonly advertField: number;
   private readonly vipAddrs: string[];
+  /** unicast_peer min_ttl/max_ttl, by peer address */
+  private readonly peerTtl: Record<string, { min?: number; max?: number }>;
   /** names of active faults, so that fault events are sent only on change */
   private faults = new Set<string>();
   syncGroup: string | null = null;
@@ -118,6 +122,14 @@ class InstanceRunner {
     this.advertField =
       this.version === 2 ? Math.max(1, Math.round(cfg.advertInt)) : Math.round(cfg.advertInt * 100);
     this.vipAddrs = cfg.virtualIpaddress.map((v) => v.address);
+    this.peerTtl = {};
+    for (const p of cfg.unicastPeer) {
+      if (p.minTtl === undefined && p.maxTtl === undefined) continue;
+      this.peerTtl[p.address] = {
+        ...(p.minTtl !== undefined ? { min: p.minTtl } : {}),
+        ...(p.maxTtl !== undefined ? { max: p.maxTtl } : {}),
+      };
+    }
     const params: InstanceParams = {
       name: cfg.name,
       vrid: cfg.virtualRouterId,
@@ -187,6 +199,7 @@ class InstanceRunner {
         this.stopAnnounce();
         break;
       case "transition":
+        this.counters.inc("transitions");
         this.rt.onTransition(this, a.from, a.to, a.reason);
         break;
       case "master_rx_lower_pri":
@@ -241,10 +254,13 @@ class InstanceRunner {
       }
       const fam = v.address.includes(":") ? 6 : 4;
       try {
-        this.rt.io.kernel.addAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128), {
+        const prefixLen = v.prefixLen ?? (fam === 4 ? 32 : 128);
+        this.rt.io.kernel.addAddress(ifc.ifindex, v.address, prefixLen, {
           label: v.label,
           nodad: fam === 6,
           noPrefixRoute: v.noPrefixRoute,
+          scope: v.scope === undefined ? undefined : SCOPES[v.scope],
+          broadcast: fam === 4 ? broadcastOf(v.address, prefixLen, v.brd) : undefined,
         });
         this.held.add(`${ifc.ifindex}/${v.address}`);
       } catch (e) {
@@ -310,12 +326,16 @@ class InstanceRunner {
       { instance: this.name, from, priority },
       "lower priority advert heard as master",
     );
+    // keepalived (vrrp_state_master_rx): a burst at once and another after the delay; both default
+    // to the takeover settings (garp_master_repeat / garp_master_delay); repeat 0 turns it off
     const g = instanceGarp(this.rt.config, this.cfg);
-    if (g.lowerPrioRepeat === undefined || g.lowerPrioRepeat === 0) return;
-    const delay = (g.lowerPrioDelay ?? 0) * 1000;
-    this.announceTimers.push(
-      setTimeout(() => this.burst(g.lowerPrioRepeat!, g.interval, g.gnaInterval), delay),
-    );
+    const repeat = g.lowerPrioRepeat ?? g.masterRepeat;
+    if (repeat === 0) return;
+    this.burst(repeat, g.interval, g.gnaInterval);
+    const delay = (g.lowerPrioDelay ?? g.masterDelay) * 1000;
+    if (delay > 0) {
+      this.announceTimers.push(setTimeout(() => this.burst(repeat, g.interval, g.gnaInterval), delay));
+    }
   }
 
   stopAnnounce(): void {
@@ -370,6 +390,7 @@ class InstanceRunner {
         unicast: this.cfg.unicastPeer.length > 0,
         unicastPeers: this.cfg.unicastPeer.map((p) => p.address),
         checkUnicastSrc: this.rt.config.globalDefs.checkUnicastSrc,
+        peerTtl: this.peerTtl,
       },
       pkt,
       rx,
@@ -461,6 +482,7 @@ class InstanceRunner {
       vipsHeld: [...this.held].map((k) => k.slice(k.indexOf("/") + 1)),
       lastTransition: lt ? { at: lt.at, from: lt.from, to: lt.to, reason: lt.reason } : null,
       counters: this.counters.toObject(),
+      maintenance: this.fsm.forceBackup,
     };
   }
 
@@ -742,6 +764,18 @@ export class VrrpRuntime {
     return [...this.instances.values()].map((r) => r.status());
   }
 
+  /**
+   * Operator maintenance: force an instance to BACKUP (a master hands over with a priority-0 advert)
+   * or release it. False when no such instance runs. A changed instance is re-created by reload(),
+   * which forgets this; the caller re-applies its maintenance set after every reload.
+   */
+  setMaintenance(name: string, active: boolean): boolean {
+    const r = this.instances.get(name);
+    if (!r) return false;
+    r.dispatch({ type: "force_backup", active });
+    return true;
+  }
+
   /** Graceful stop: masters send priority 0 and release their VIPs (RFC 5798 §6.4.3). */
   stop(): void {
     this.stopping = true;
@@ -756,4 +790,19 @@ export class VrrpRuntime {
 
 function vridKey(ifindex: number, family: 4 | 6, vrid: number): string {
   return `${ifindex}/${family}/${vrid}`;
+}
+
+/** `ip addr` scope names -> RT_SCOPE_* (rtnetlink.h) */
+const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** keepalived's `brd`: an address, `+` (all host bits set) or `-` (none). */
+function broadcastOf(address: string, prefixLen: number, brd: string | undefined): string | undefined {
+  if (brd === undefined || brd === "-") return undefined;
+  if (brd !== "+") return brd;
+  const b = parseIp(address);
+  if (!b || b.length !== 4 || prefixLen >= 31) return undefined;
+  const n = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  const host = prefixLen === 0 ? 0xffffffff : (1 << (32 - prefixLen)) - 1;
+  const v = (n | host) >>> 0;
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }

@@ -378,7 +378,11 @@ export class VipWatch {
     return w;
   }
 
-  private async pump(node: string, s: ReadableStream<Uint8Array>, also: (line: string) => void): Promise<void> {
+  private async pump(
+    node: string,
+    s: ReadableStream<Uint8Array>,
+    also: (line: string) => void,
+  ): Promise<void> {
     const dec = new TextDecoder();
     let buf = "";
     const vipRe = new RegExp(` inet6? ${this.vip.replace(/[.:]/g, "\\$&")}/\\d+ `);
@@ -407,7 +411,12 @@ export class VipWatch {
   }
 
   /** Moments in [from, to] (epoch ms) at which the holders among `nodes` were not exactly [want]. */
-  violations(from: number, to: number, want: string, nodes = this.nodes): { at: number; holders: string[] }[] {
+  violations(
+    from: number,
+    to: number,
+    want: string,
+    nodes = this.nodes,
+  ): { at: number; holders: string[] }[] {
     const out: { at: number; holders: string[] }[] = [];
     const check = (t: number) => {
       const h = this.holdersAt(t, nodes);

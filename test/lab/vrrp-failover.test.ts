@@ -102,7 +102,8 @@ describe("vigil VRRP on a real kernel", () => {
 
     const back = vigil(l, "n1", v3(200));
     expect(await waitHolder(l, all, "n1", 5000)).toBeGreaterThanOrEqual(0);
-    expect(back.transitions("VI_1").map((x) => x.to)).toContain("MASTER");
+    // the VIP is added before the transition line is written: wait for the line
+    expect(await back.waitLine((x) => x.includes('"to":"MASTER"'), 2000)).not.toBeNull();
     expect(await sampleHolders(l, all, VIP, 600)).toEqual([]);
     arp.stop();
   });

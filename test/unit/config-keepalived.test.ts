@@ -312,18 +312,30 @@ describe("parser -> model", () => {
     });
   });
 
-  test("the LVS part of keepalived's sample is refused at its line, the VRRP part is fine", () => {
-    const r = load(join(FIX, "doc-sample-lvs.conf"));
-    expect(r.ok).toBe(false);
-    if (!r.ok) {
-      expect(r.errors).toEqual([
-        {
-          file: join(FIX, "doc-sample-lvs.conf"),
-          line: 27,
-          message: "virtual_server: not yet supported by vigil (load balancing comes in a later release)",
-        },
-      ]);
-    }
+  test("keepalived's sample with its LVS part loads: VRRP and the virtual server in one model", () => {
+    const c = mustLoad(join(FIX, "doc-sample-lvs.conf"));
+    expect(c.vrrpInstances.map((i) => i.name)).toEqual(["VI_1"]);
+    expect(c.virtualServers).toHaveLength(1);
+    expect(c.virtualServers[0]).toMatchObject({
+      address: "10.10.10.2",
+      port: 1358,
+      delayLoop: 6,
+      lbAlgo: "rr",
+      lbKind: "NAT",
+      persistenceTimeout: 50,
+      protocol: "TCP",
+      sorryServer: { address: "192.168.200.200", port: 1358 },
+      loc: { line: 27 },
+    });
+    expect(c.virtualServers[0]!.realServers[0]!.checkers).toMatchObject([
+      {
+        type: "HTTP_GET",
+        url: [{ path: "/testurl3/test.jsp", digest: "640205b7b0fc66c1ea91c463fac6334d" }],
+        connectTimeout: 3,
+        retry: 3,
+        delayBeforeRetry: 3,
+      },
+    ]);
   });
 });
 
@@ -396,7 +408,7 @@ describe.skipIf(!haveKeepalived)("real-world files: keepalived 2.2.7 agrees", ()
     const ka = oracle!.check(join(CONF, "keepalived.conf"));
     expect(ka.code, ka.output).toBe(0);
   });
-  test("doc-sample-lvs.conf: keepalived exits 0 (vigil refuses the LVS part on purpose)", () => {
+  test("doc-sample-lvs.conf: keepalived exits 0 (vigil loads it too)", () => {
     const ka = oracle!.check(join(FIX, "doc-sample-lvs.conf"));
     expect(ka.code, ka.output).toBe(0);
   });

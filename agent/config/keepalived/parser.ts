@@ -22,6 +22,7 @@ import type {
   VrrpScript,
 } from "../model.ts";
 import { type LexItem, splitQuotedEscaped } from "./lexer.ts";
+import { LvsParser } from "./lvs.ts";
 
 type InstanceIn = z.input<typeof VrrpInstance>;
 type ScriptIn = z.input<typeof VrrpScript>;
@@ -51,8 +52,6 @@ export interface ParseResult {
   errors: ConfigError[];
   warnings: ConfigError[];
 }
-
-export const LVS_MESSAGE = "not yet supported by vigil (load balancing comes in a later release)";
 
 /** Groups lexer items into statements with nested blocks; reports unbalanced braces. */
 export function buildTree(items: LexItem[], errors: ConfigError[]): Node[] {
@@ -241,7 +240,8 @@ const ROOT_UNSUPPORTED = new Set([
   "interface_up_down_delays",
   "bfd_instance",
 ]);
-const ROOT_LVS = new Set(["virtual_server", "virtual_server_group", "real_server", "SSL"]);
+// the global SSL context of SSL_GET checkers (certificates, CA): SSL_GET runs without one
+const ROOT_LVS_UNSUPPORTED = new Set(["SSL"]);
 
 const INSTANCE_IGNORED = new Set([
   "smtp_alert",
@@ -331,6 +331,7 @@ class Parser {
   readonly instances: InstanceIn[] = [];
   readonly groups: GroupIn[] = [];
   private sawGlobalDefs = false;
+  readonly lvs = new LvsParser(this);
 
   err(at: SourceLoc, message: string): void {
     this.errors.push({ file: at.file, line: at.line, message });
@@ -459,9 +460,18 @@ class Parser {
           if (b) this.group(n, b);
           break;
         }
+        case "virtual_server": {
+          const b = this.needBlock(n, next);
+          if (b) this.lvs.virtualServer(n, b);
+          break;
+        }
+        case "virtual_server_group": {
+          const b = this.needBlock(n, next);
+          if (b) this.lvs.group(n, b);
+          break;
+        }
         default:
-          if (ROOT_LVS.has(kw)) this.err(n, `${kw}: ${LVS_MESSAGE}`);
-          else if (ROOT_UNSUPPORTED.has(kw)) this.unsupported(n);
+          if (ROOT_UNSUPPORTED.has(kw) || ROOT_LVS_UNSUPPORTED.has(kw)) this.unsupported(n);
           else if (ROOT_IGNORED.has(kw)) this.ignored(n);
           else this.err(n, `unknown keyword '${kw}'`);
       }
@@ -1205,6 +1215,8 @@ class Parser {
       vrrpInstances: this.instances,
       vrrpSyncGroups: this.groups,
     };
+    if (this.lvs.groups.length) cfg.virtualServerGroups = this.lvs.groups;
+    if (this.lvs.virtualServers.length) cfg.virtualServers = this.lvs.virtualServers;
     const g = this.globalDefs;
     if (this.sawGlobalDefs || (g.ignored?.length ?? 0) > 0) cfg.globalDefs = g;
     return cfg;

@@ -1,0 +1,334 @@
+// Pure parts of the API, without a kernel: the proto <-> model mapping (round trip over every
+// fixture config, and coverage of every model field), the event ring, the listener rules, the config
+// store's atomic writes and the apply controller's ordering (validate, generation, persist, deliver,
+// roll back). Lives in the lab tier only because test/unit is another engineer's; it needs no root.
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { z } from "zod";
+import { ApiConfigError, listenersFromFlags, parseHostPort } from "../../agent/api/auth.ts";
+import { ConfigController, ReloadWaiter } from "../../agent/api/controller.ts";
+import { EventRing } from "../../agent/api/events.ts";
+import { configFromProto, configToProto } from "../../agent/api/mapping.ts";
+import { stableJson } from "../../agent/config/diff.ts";
+import { loadConfigFile, parseConfigText } from "../../agent/config/load.ts";
+import * as model from "../../agent/config/model.ts";
+import { ConfigStore } from "../../agent/config/store.ts";
+import { createLogger } from "../../agent/observe/log.ts";
+import * as pb from "../../proto/gen/vigil/v1/agent.ts";
+
+const fixtures = join(import.meta.dir, "..", "fixtures", "conf");
+const log = createLogger({ level: "silent" });
+const tmp: string[] = [];
+afterEach(() => {
+  for (const d of tmp.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "vigil-apicore-"));
+  tmp.push(d);
+  return d;
+}
+
+/** every interface and user exists: the fixtures come from other machines */
+const anyEnv = {
+  interfaceExists: () => true,
+  isLoopback: (n: string) => n === "lo",
+  userExists: () => true,
+  commandExists: () => true,
+};
+
+/** The model without file metadata (locations, ignored keywords) and without the LB sections, which the proto does not carry yet. */
+function vrrpPart(c: model.Config): unknown {
+  const { ignored: _i, locs: _l, ...globals } = c.globalDefs;
+  return JSON.parse(
+    stableJson({
+      globalDefs: globals,
+      vrrpScripts: c.vrrpScripts,
+      vrrpInstances: c.vrrpInstances,
+      vrrpSyncGroups: c.vrrpSyncGroups,
+    }),
+    (k, v: unknown) => (k === "locs" ? undefined : v),
+  );
+}
+
+describe("mapping proto <-> model", () => {
+  // the fixtures that load (some are deliberately invalid, for the loader's own tests)
+  const files = [...readdirSync(fixtures).filter((f) => f.endsWith(".conf")), "include/main.conf"].filter(
+    (f) => loadConfigFile(join(fixtures, f), anyEnv).ok,
+  );
+  test("enough fixtures to mean something", () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
+  });
+  test.each(files)("round trip through the wire: %s", (f) => {
+    const loaded = loadConfigFile(join(fixtures, f), anyEnv);
+    if (!loaded.ok) throw new Error(loaded.errors.map(model.formatConfigError).join("\n"));
+    const msg = configToProto(loaded.config);
+    // through the binary encoding, as a client would receive and send it back
+    const wire = pb.Config.decode(pb.Config.encode(msg).finish());
+    const back = model.Config.parse(configFromProto(wire));
+    expect(vrrpPart(back)).toEqual(vrrpPart(loaded.config));
+  });
+
+  test("unset optional fields take the model's defaults", () => {
+    const input = configFromProto(
+      pb.Config.fromPartial({
+        vrrpInstances: [{ name: "VI_1", interface: "eth0", virtualRouterId: 7 }],
+      }),
+    );
+    const c = model.Config.parse(input);
+    expect(c.vrrpInstances[0]!.priority).toBe(100);
+    expect(c.vrrpInstances[0]!.advertInt).toBe(1);
+    expect(c.globalDefs.vrrpVersion).toBe(2);
+    expect(c.globalDefs.garp.masterRepeat).toBe(5);
+  });
+
+  test("invalid structured values are the model's errors, with field paths", () => {
+    const input = configFromProto(
+      pb.Config.fromPartial({
+        vrrpInstances: [
+          { name: "VI_1", interface: "eth0", virtualRouterId: 300, priority: 0, state: "LEADER" },
+        ],
+      }),
+    );
+    const r = parseConfigText(JSON.stringify(input), "json", "config", anyEnv);
+    expect(r.ok).toBe(false);
+    const text = r.ok ? "" : r.errors.map((e) => e.message).join("\n");
+    expect(text).toContain("vrrpInstances[0].virtualRouterId");
+    expect(text).toContain("vrrpInstances[0].priority");
+    expect(text).toContain("vrrpInstances[0].state");
+  });
+
+  /**
+   * Drift guard: every field of the model's VRRP objects must exist in the proto message that mirrors
+   * it (same name, camelCase). File metadata is exempt; so are the LB sections until they are mapped.
+   */
+  test("every model field has a proto field", () => {
+    const exempt = new Set(["loc", "locs", "ignored"]);
+    const pairs: [string, z.ZodObject, object][] = [
+      ["Config", model.Config, pb.Config.create()],
+      ["GlobalDefs", model.GlobalDefs, pb.GlobalDefs.create()],
+      ["GarpSettings", model.GarpSettings, pb.GarpSettings.create()],
+      ["VrrpScript", model.VrrpScript, pb.VrrpScript.create()],
+      ["VrrpInstance", model.VrrpInstance, pb.VrrpInstance.create()],
+      ["TrackInterface", model.TrackInterface, pb.TrackInterface.create()],
+      ["TrackScript", model.TrackScript, pb.TrackScript.create()],
+      ["UnicastPeer", model.UnicastPeer, pb.UnicastPeer.create()],
+      ["NotifyScripts", model.NotifyScripts, pb.NotifyScripts.create()],
+      ["SyncGroup", model.SyncGroup, pb.SyncGroup.create()],
+    ];
+    const pendingLb = new Set(["Config.virtualServers", "Config.virtualServerGroups"]);
+    const missing: string[] = [];
+    for (const [name, schema, msg] of pairs) {
+      for (const key of Object.keys(schema.shape)) {
+        if (exempt.has(key) || pendingLb.has(`${name}.${key}`)) continue;
+        if (!(key in msg)) missing.push(`${name}.${key}`);
+      }
+    }
+    // VirtualIp is a refined object: its shape sits one level in
+    const vip = model.VirtualIp as unknown as {
+      shape?: Record<string, unknown>;
+      def?: { in?: { shape: object } };
+    };
+    const vipShape = vip.shape ?? vip.def?.in?.shape ?? {};
+    for (const key of Object.keys(vipShape)) {
+      if (!exempt.has(key) && !(key in pb.VirtualIp.create())) missing.push(`VirtualIp.${key}`);
+    }
+    expect(missing).toEqual([]);
+  });
+});
+
+describe("event ring", () => {
+  const body = (i: number) => ({ transition: pb.Transition.fromPartial({ instance: `I${i}` }) });
+
+  test("sequences, replay from a sequence, and only-new", () => {
+    const r = new EventRing(4);
+    for (let i = 1; i <= 3; i++) r.push(body(i));
+    expect(r.since(2).events.map((e) => e.sequence)).toEqual([2, 3]);
+    expect(r.since(2).lost).toBeNull();
+    expect(r.since(0).events).toEqual([]);
+    expect(r.since(4).events).toEqual([]);
+  });
+
+  test("a client asking for overwritten events is told the range it lost", () => {
+    const r = new EventRing(4);
+    for (let i = 1; i <= 10; i++) r.push(body(i));
+    const s = r.since(3);
+    expect(s.lost).toEqual({ firstMissed: 3, lastMissed: 6 });
+    expect(s.events.map((e) => e.sequence)).toEqual([7, 8, 9, 10]);
+  });
+
+  test("subscribers see pushes in order", () => {
+    const r = new EventRing(2);
+    const seen: number[] = [];
+    const off = r.subscribe((e) => seen.push(e.sequence));
+    r.push(body(1));
+    r.push(body(2));
+    off();
+    r.push(body(3));
+    expect(seen).toEqual([1, 2]);
+  });
+});
+
+describe("listener rules", () => {
+  const base = { stateDir: "/var/lib/vigil" };
+  const refused = (f: Parameters<typeof listenersFromFlags>[0]) => {
+    expect(() => listenersFromFlags(f)).toThrow(ApiConfigError);
+  };
+
+  test("default: a unix socket in the state directory", () => {
+    expect(listenersFromFlags(base)).toEqual([{ kind: "unix", path: "/var/lib/vigil/api.sock" }]);
+    expect(listenersFromFlags({ ...base, api: "unix:/run/v.sock" })).toEqual([
+      { kind: "unix", path: "/run/v.sock" },
+    ]);
+  });
+
+  test("TCP without TLS is refused unless loopback and explicit", () => {
+    refused({ ...base, apiListen: "0.0.0.0:9000" });
+    refused({ ...base, apiListen: "192.0.2.1:9000", insecureLoopback: true });
+    refused({ ...base, apiListen: "127.0.0.1:9000", tlsCert: "/x" });
+    refused({ ...base, insecureLoopback: true });
+    refused({ ...base, api: "tcp:1.2.3.4:5" });
+    const ok = listenersFromFlags({ ...base, apiListen: "127.0.0.1:9000", insecureLoopback: true });
+    expect(ok[1]).toEqual({ kind: "tcp", host: "127.0.0.1", port: 9000, tls: null });
+    expect(listenersFromFlags({ ...base, apiListen: "[::1]:9000", insecureLoopback: true })[1]).toMatchObject(
+      {
+        host: "::1",
+      },
+    );
+  });
+
+  test("TLS needs all three files, and they must exist", () => {
+    refused({
+      ...base,
+      apiListen: "192.0.2.1:9000",
+      tlsCert: "/nope",
+      tlsKey: "/nope",
+      tlsClientCa: "/nope",
+    });
+    const d = tempDir();
+    for (const f of ["c", "k", "ca"]) writeFileSync(join(d, f), "x");
+    const l = listenersFromFlags({
+      ...base,
+      apiListen: "192.0.2.1:9000",
+      tlsCert: join(d, "c"),
+      tlsKey: join(d, "k"),
+      tlsClientCa: join(d, "ca"),
+    });
+    expect(l[1]).toMatchObject({ kind: "tcp", port: 9000, tls: { cert: join(d, "c") } });
+  });
+
+  test("host:port parsing", () => {
+    expect(parseHostPort("a:1")).toEqual({ host: "a", port: 1 });
+    expect(parseHostPort("[2001:db8::1]:443")).toEqual({ host: "2001:db8::1", port: 443 });
+    expect(parseHostPort("2001:db8::1:443")).toBeNull();
+    expect(parseHostPort("a:0")).toBeNull();
+    expect(parseHostPort("a:70000")).toBeNull();
+  });
+});
+
+const conf = (vip: string) =>
+  `vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  ${vip}\n }\n}\n`;
+const load = (text: string) => () => parseConfigText(text, "keepalived", "t.conf", anyEnv);
+
+describe("config store", () => {
+  test("save/load round trip, file mode 0600, no temp file left", () => {
+    const d = tempDir();
+    const s = new ConfigStore(d);
+    expect(s.load().kind).toBe("absent");
+    const r = load(conf("192.0.2.100"))();
+    if (!r.ok) throw new Error("fixture");
+    s.save(7, r.config, "api");
+    const back = s.load();
+    expect(back.kind).toBe("ok");
+    if (back.kind === "ok") {
+      expect(back.stored.generation).toBe(7);
+      expect(stableJson(back.stored.config)).toBe(stableJson(r.config));
+    }
+    expect(statSync(s.path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(d)).toEqual(["config.json"]);
+  });
+
+  test("a damaged file is reported, not thrown", () => {
+    const d = tempDir();
+    writeFileSync(join(d, "config.json"), '{"version":1,"generation":');
+    expect(new ConfigStore(d).load().kind).toBe("corrupt");
+  });
+});
+
+describe("apply controller", () => {
+  function setup(refuse: (gen: number) => string | null = () => null) {
+    const d = tempDir();
+    const store = new ConfigStore(d);
+    const first = load(conf("192.0.2.100"))();
+    if (!first.ok) throw new Error("fixture");
+    const delivered: number[] = [];
+    const c = new ConfigController({
+      initial: { generation: 1, config: first.config, source: "file" },
+      store,
+      log,
+      deliver: async (g) => {
+        delivered.push(g);
+        return refuse(g);
+      },
+    });
+    return { c, store, delivered };
+  }
+
+  test("invalid and stale change nothing; valid persists then delivers", async () => {
+    const { c, store, delivered } = setup();
+    const bad = await c.apply({ load: load("vrrp_instance X {\n}\n"), source: "api" });
+    expect(bad.ok).toBe(false);
+    const stale = await c.apply({ load: load(conf("192.0.2.101")), expectedGeneration: 5, source: "api" });
+    expect(stale).toMatchObject({ ok: false, kind: "stale", expected: 5, running: 1 });
+    const dry = await c.apply({ load: load(conf("192.0.2.101")), dryRun: true, source: "api" });
+    expect(dry).toMatchObject({ ok: true, generation: 2, dryRun: true });
+    expect(store.load().kind).toBe("absent");
+    expect(delivered).toEqual([]);
+    expect(c.current.generation).toBe(1);
+    const ok = await c.apply({ load: load(conf("192.0.2.101")), expectedGeneration: 1, source: "api" });
+    expect(ok).toMatchObject({ ok: true, generation: 2 });
+    if (ok.ok) expect(ok.diff.changed).toEqual(["VI_1"]);
+    expect(delivered).toEqual([2]);
+    const s = store.load();
+    expect(s.kind === "ok" && s.stored.generation).toBe(2);
+  });
+
+  test("a refusal by a child rolls back to the previous generation", async () => {
+    const { c, store, delivered } = setup((g) => (g === 2 ? "vrrp child: boom" : null));
+    const r = await c.apply({ load: load(conf("192.0.2.101")), source: "api" });
+    expect(r).toMatchObject({ ok: false, kind: "failed", rolledBackTo: 1 });
+    expect(delivered).toEqual([2, 1]);
+    expect(c.current.generation).toBe(1);
+    const s = store.load();
+    expect(s.kind === "ok" && s.stored.generation).toBe(1);
+    expect(c.current.config.vrrpInstances[0]!.virtualIpaddress[0]!.address).toBe("192.0.2.100");
+  });
+
+  test("concurrent applies are serialized: one generation check per apply", async () => {
+    const { c } = setup();
+    const rs = await Promise.all(
+      [0, 1, 2].map(() => c.apply({ load: load(conf("192.0.2.102")), expectedGeneration: 1, source: "api" })),
+    );
+    expect(rs.filter((r) => r.ok).length).toBe(1);
+    expect(rs.filter((r) => !r.ok && r.kind === "stale").length).toBe(2);
+  });
+
+  test("reload waiter: refusal, success, timeout, abandon", async () => {
+    const w = new ReloadWaiter();
+    const a = w.wait("vrrp", 3, 1000);
+    w.settle("vrrp", 3, false, "bad");
+    expect(await a).toBe("vrrp child: bad");
+    const b = w.wait("vrrp", 4, 1000);
+    w.settle("vrrp", 4, true, undefined);
+    expect(await b).toBeNull();
+    expect(await w.wait("check", 5, 10)).toBeNull();
+    const d = w.wait("vrrp", 6, 1000);
+    w.abandon("vrrp");
+    expect(await d).toBeNull();
+  });
+});
+
+test("fixtures directory is readable", () => {
+  expect(readFileSync(join(fixtures, "doc-vrrp.conf"), "utf8").length).toBeGreaterThan(0);
+});

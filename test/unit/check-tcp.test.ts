@@ -1,0 +1,88 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { tcpCheck } from "../../agent/check/tcp.ts";
+import { canNetns, loopback, makeNetns, repoPath } from "./check-helpers.ts";
+
+describe("TCP_CHECK on loopback", () => {
+  let accepted = 0;
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open() {
+        accepted++;
+      },
+      data() {},
+    },
+  });
+  const listener6 = Bun.listen({ hostname: "::1", port: 0, socket: { data() {} } });
+  afterAll(() => {
+    listener.stop(true);
+    listener6.stop(true);
+  });
+
+  test("a listening port passes, and the server sees the connection", async () => {
+    const before = accepted;
+    const r = await tcpCheck({ type: "TCP_CHECK", conn: loopback(listener.port) });
+    expect(r).toMatchObject({ ok: true, reason: "connected" });
+    expect(r.latencyMs).toBeLessThan(1000);
+    await Bun.sleep(20);
+    expect(accepted).toBe(before + 1);
+  });
+
+  test("IPv6 ::1", async () => {
+    const r = await tcpCheck({ type: "TCP_CHECK", conn: loopback(listener6.port, 1000, "::1") });
+    expect(r.ok).toBe(true);
+  });
+
+  test("bindto chooses the source address", async () => {
+    let peer = "";
+    const l = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          peer = s.remoteAddress;
+        },
+        data() {},
+      },
+    });
+    try {
+      const r = await tcpCheck({ type: "TCP_CHECK", conn: { ...loopback(l.port), bindto: "127.0.0.3" } });
+      expect(r.ok).toBe(true);
+      await Bun.sleep(20);
+      expect(peer).toBe("127.0.0.3");
+    } finally {
+      l.stop(true);
+    }
+  });
+
+  test("connection refused fails at once", async () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    const r = await tcpCheck({ type: "TCP_CHECK", conn: loopback(port, 2000) });
+    expect(r).toMatchObject({ ok: false, reason: "ECONNREFUSED" });
+    expect(r.latencyMs).toBeLessThan(500);
+  });
+});
+
+describe.skipIf(!canNetns())("TCP_CHECK in a namespace", () => {
+  test("an address with no host times out after connect_timeout", async () => {
+    const ns = makeNetns();
+    try {
+      const out = await ns.runTs(`
+        import { tcpCheck } from ${JSON.stringify(repoPath("agent/check/tcp.ts"))};
+        const r = await tcpCheck({ type: "TCP_CHECK", conn: { connectIp: "192.0.2.2", connectPort: 80, connectTimeoutMs: 300 } });
+        console.log(JSON.stringify(r));
+        process.exit(0);
+      `);
+      const r = JSON.parse(out) as { ok: boolean; reason: string; latencyMs: number };
+      expect(r.ok).toBe(false);
+      expect(r.reason).toBe("timeout");
+      expect(r.latencyMs).toBeGreaterThanOrEqual(290);
+      expect(r.latencyMs).toBeLessThan(1500);
+    } finally {
+      ns.delete();
+    }
+  });
+});
