@@ -381,13 +381,15 @@ async function main(): Promise<number> {
     "",
     `Targets: PSS < 100 MB (${Math.max(vm.mem.pss, vb.mem.pss) / 1024 < 100 ? "met" : "NOT met"}), idle CPU < 0.5 % (${Math.max(vm.cpuPct, vb.cpuPct) < 0.5 ? "met" : "NOT met"}).`,
     "",
-    "Per process (master):",
+    "Per process:",
     "",
-    "| process | PSS | PSS anon | PSS file | USS | RSS | CPU |",
-    "|---|---:|---:|---:|---:|---:|---:|",
-    ...[...vm.procs, ...km.procs].map(
-      (p) =>
-        `| ${p.name} | ${mb(p.mem.pss)} MB | ${mb(p.mem.pssAnon)} MB | ${mb(p.mem.pssFile)} MB | ${mb(p.mem.uss)} MB | ${mb(p.mem.rss)} MB | ${p.cpuPct.toFixed(2)} % |`,
+    "| role | process | PSS | PSS anon | PSS file | USS | RSS | CPU |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+    ...[vm, vb, km, kb].flatMap((f) =>
+      f.procs.map(
+        (p) =>
+          `| ${f.role} | ${p.name} | ${mb(p.mem.pss)} MB | ${mb(p.mem.pssAnon)} MB | ${mb(p.mem.pssFile)} MB | ${mb(p.mem.uss)} MB | ${mb(p.mem.rss)} MB | ${p.cpuPct.toFixed(2)} % |`,
+      ),
     ),
   );
   console.log(lines.join("\n"));

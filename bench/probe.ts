@@ -4,7 +4,7 @@
 //   bun bench/probe.ts client ADDR PORT      one datagram to ADDR:PORT every millisecond; prints a JSON
 //                                            line for every gap between two replies longer than 5 ms:
 //                                            {"gap":ms,"from":epochMs,"to":epochMs}; every 100 ms a
-//                                            heartbeat {"rx":replies,"tx":sent,"txFail":n,"closed":bool};
+//                                            heartbeat {"rx","tx","txFail","errors","lastError","reopens","at"};
 //                                            on SIGTERM/SIGINT a summary
 //                                            {"sent":n,"received":n}
 //
@@ -31,6 +31,8 @@ async function serve(port: number): Promise<void> {
       data(s, buf, rport, addr) {
         s.send(buf, rport, addr);
       },
+      // ICMP errors for replies to a client port that is gone (a restarted prober): nothing to do
+      error() {},
     },
   });
   emit({ serving: port });
@@ -38,25 +40,50 @@ async function serve(port: number): Promise<void> {
 
 async function client(addr: string, port: number): Promise<void> {
   let last = 0;
+  let lastOpen = nowMs();
   let received = 0;
   let sent = 0;
   let txFail = 0;
-  const sock = await Bun.udpSocket({
-    socket: {
-      data() {
-        const t = nowMs();
-        if (last > 0 && t - last > GAP_MS) emit({ gap: Math.round((t - last) * 10) / 10, from: last, to: t });
-        last = t;
-        received++;
-      },
+  let errors = 0;
+  let reopens = 0;
+  let lastError = "";
+  const handlers: Bun.udp.SocketHandler<"buffer"> = {
+    data() {
+      const t = nowMs();
+      if (last > 0 && t - last > GAP_MS) emit({ gap: Math.round((t - last) * 10) / 10, from: last, to: t });
+      last = t;
+      received++;
     },
-  });
+    // Bun's UDP socket reports ICMP errors (host/port unreachable while the VIP moves) from the socket
+    // error queue; unhandled, they end the process
+    error(_s, e) {
+      errors++;
+      lastError = (e as { code?: string }).code ?? e.message;
+    },
+  };
+  let sock = await Bun.udpSocket({ socket: handlers });
   const payload = new Uint8Array(8);
   const view = new DataView(payload.buffer);
   const start = nowMs();
+  let reopening = false;
   // catch up on missed ticks so a late timer does not lower the probe rate
   const timer = setInterval(() => {
-    const due = Math.floor(nowMs() - start);
+    const now = nowMs();
+    // Stall guard: after an error on the socket Bun may stop delivering datagrams while sends still
+    // succeed. When nothing came back for a second (on this socket), take a fresh socket. During a real
+    // outage this only changes the source port the replies will come back to.
+    if (!reopening && now - Math.max(last, lastOpen) > 1000) {
+      reopening = true;
+      const old = sock;
+      void Bun.udpSocket({ socket: handlers }).then((s) => {
+        sock = s;
+        old.close();
+        reopens++;
+        lastOpen = nowMs();
+        reopening = false;
+      });
+    }
+    const due = Math.floor(now - start);
     let burst = 0;
     while (sent <= due && burst < 10) {
       view.setUint32(0, sent);
@@ -70,11 +97,14 @@ async function client(addr: string, port: number): Promise<void> {
     }
     if (sent <= due) sent = due + 1;
   }, 1);
-  const beat = setInterval(() => emit({ rx: received, tx: sent, txFail, closed: sock.closed }), 100);
+  const beat = setInterval(
+    () => emit({ rx: received, tx: sent, txFail, errors, lastError, reopens, at: nowMs() }),
+    100,
+  );
   const finish = () => {
     clearInterval(timer);
     clearInterval(beat);
-    emit({ sent, received });
+    emit({ sent, received, errors, reopens });
     sock.close();
     process.exit(0);
   };

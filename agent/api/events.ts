@@ -1,7 +1,8 @@
 // The event log behind WatchEvents: a bounded ring of events with consecutive sequence numbers, and
 // live subscribers. Pure bookkeeping (no gRPC), so that replay and "you fell behind" are unit-tested.
 //
-// Sequence numbers start at 1 and never repeat within one agent process. A client reconnecting with
+// Sequence numbers start at 1 and never repeat within one agent process; a client that comes back
+// with a sequence this process never reached (the agent restarted) is replayed everything held. A client reconnecting with
 // `from_sequence = last_seen + 1` gets everything still held; if some of it was already dropped it is
 // told exactly which range it lost (EventsLost) before the replay, and resyncs with GetState.
 import type * as pb from "../../proto/gen/vigil/v1/agent.ts";
@@ -54,7 +55,10 @@ export class EventRing {
    * live ones: the gap it cannot have (if any) and the held events.
    */
   since(from: number): { lost: Lost | null; events: pb.Event[] } {
-    if (from <= 0 || from > this.last) return { lost: null, events: [] };
+    if (from <= 0 || from === this.last + 1) return { lost: null, events: [] };
+    // beyond what this process ever numbered: the client's sequence is from an earlier agent process
+    // (sequences restart with the agent), so everything this one holds is new to it
+    if (from > this.last + 1) from = 1;
     const first = this.first;
     const lost = from < first ? { firstMissed: from, lastMissed: first - 1 } : null;
     const events: pb.Event[] = [];

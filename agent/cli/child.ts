@@ -2,6 +2,7 @@
 // config the watchdog sends; the check role (health checks + IPVS) idles until load balancing lands.
 // Both arm a parent-death signal first, so no orphan outlives the watchdog holding VIPs.
 import { Config } from "../config/model.ts";
+import { type LvsChild, serveLvs } from "../lvs/child.ts";
 import { createLogger } from "../observe/log.ts";
 import { armParentDeathSignal, type ChildLink, connectToWatchdog } from "../supervisor/child.ts";
 import { KernelIo } from "../vrrp/io-kernel.ts";
@@ -95,9 +96,9 @@ async function runVrrpChild(): Promise<number> {
 
 async function runCheckChild(): Promise<number> {
   const log = createLogger({ bindings: { proc: "check" } });
-  const link = await connectToWatchdog("check", { log });
-  link.onMessage((msg) => {
-    if (msg.type === "config") link.send({ type: "reload_result", generation: msg.generation, ok: true });
-  });
+  let lvs: LvsChild | null = null;
+  // health checks + IPVS live in agent/lvs/child.ts; stopping leaves the IPVS table in place
+  const link = await connectToWatchdog("check", { log, onShutdown: () => lvs?.stop() });
+  lvs = serveLvs(link, log);
   return -1;
 }

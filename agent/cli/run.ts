@@ -262,8 +262,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     stopping = true;
     log.info({ signal: sig }, "stopping");
     sd.stopping();
-    await api.stop();
-    await wd.stop();
+    // the children first: the VRRP child's priority-0 adverts are what the backup is waiting for
+    const children = wd.stop();
+    await Promise.all([children, api.stop()]);
     sd.close();
     pid.release();
     log.info("stopped");

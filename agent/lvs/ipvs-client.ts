@@ -16,6 +16,7 @@ import {
   buildNewService,
   buildSetDest,
   buildSetService,
+  type DecodeOptions,
   type DestKey,
   decodeDestMsg,
   decodeInfoMsg,
@@ -135,9 +136,9 @@ export class IpvsClient {
     return unwrap(decodeInfoMsg(first), "info");
   }
 
-  services(): IpvsService[] {
+  services(opts?: DecodeOptions): IpvsService[] {
     return this.call(buildGetServices(this.family), "list-services").map((m) =>
-      unwrap(decodeServiceMsg(m), "list-services"),
+      unwrap(decodeServiceMsg(m, opts), "list-services"),
     );
   }
 
@@ -153,9 +154,9 @@ export class IpvsClient {
     }
   }
 
-  dests(key: ServiceKey): IpvsDest[] {
+  dests(key: ServiceKey, opts?: DecodeOptions): IpvsDest[] {
     return this.call(buildGetDests(this.family, key), "list-dests", key).map((m) =>
-      unwrap(decodeDestMsg(m, key.af), "list-dests", serviceKeyString(key)),
+      unwrap(decodeDestMsg(m, key.af, opts), "list-dests", serviceKeyString(key)),
     );
   }
 
@@ -200,9 +201,12 @@ export function openIpvs(): { client: IpvsClient; socket: NetlinkSocket } {
   }
 }
 
-/** The kernel's whole table (every service with its dests), the `current` input of reconcile(). */
-export function readTable(client: IpvsClient): KernelService[] {
-  return client.services().map((service) => ({ service, dests: client.dests(service.key) }));
+/**
+ * The kernel's whole table (every service with its dests), the `current` input of reconcile().
+ * Without traffic counters by default: reconcile ignores them and they are most of the decoding work.
+ */
+export function readTable(client: IpvsClient, opts: DecodeOptions = { stats: false }): KernelService[] {
+  return client.services(opts).map((service) => ({ service, dests: client.dests(service.key, opts) }));
 }
 
 export interface ApplyResult {

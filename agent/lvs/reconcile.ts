@@ -8,7 +8,8 @@
 // - owned services that are no longer desired are deleted (their dests go with them);
 // - idempotent: after applying the ops, reconcile(desired, newKernel, owned) is empty.
 // Order: deletions of stale services first (they free their dests), then per desired service in key
-// order: add or edit the service, delete its stale dests, edit changed dests, add missing ones.
+// order: add or edit the service, delete its stale dests, edit changed dests, add missing ones (dests
+// in the order given).
 import {
   addrFamily,
   type DestKey,
@@ -153,15 +154,17 @@ export function reconcile(
     }
     const haveDests = new Map<string, IpvsDest>();
     for (const hd of cur?.dests ?? []) haveDests.set(destKeyString(hd), hd);
-    for (const [dn, hd] of byName(haveDests)) {
+    // dests keep the order they were given (desired) or dumped (kernel): deterministic without a sort,
+    // which is measurable on a 10,000-dest table in the TCG test VM
+    for (const [dn, hd] of haveDests) {
       if (!wantDests.has(dn))
         ops.push({ op: "del-dest", key: d.key, dest: { af: hd.af, addr: hd.addr, port: hd.port } });
     }
-    for (const [dn, wd] of byName(wantDests)) {
+    for (const [dn, wd] of wantDests) {
       const hd = haveDests.get(dn);
       if (hd && !sameDest(hd, wd)) ops.push({ op: "edit-dest", key: d.key, dest: wd });
     }
-    for (const [dn, wd] of byName(wantDests)) {
+    for (const [dn, wd] of wantDests) {
       if (!haveDests.has(dn)) ops.push({ op: "add-dest", key: d.key, dest: wd });
     }
   }

@@ -39,6 +39,8 @@ export const ConfigMsg = z.object({
 export const StateMsg = z.object({
   type: z.literal("state"),
   instances: opaqueRecord,
+  /** check child: virtual/real server health and IPVS state (agent/lvs/runtime.ts LvsStatus) */
+  lvs: opaqueRecord.optional(),
 });
 
 /** Something that happened in a child (state transition, check result, ...), forwarded to the API. */

@@ -10,9 +10,16 @@
 // - the IPv4 netmask is the mask itself in network byte order, the IPv6 one a prefix length (host u32);
 // - a dest needs fwd_method, weight, u/l thresholds on NEW/SET; its address family may differ from the
 //   service's (IPVS_DEST_ATTR_ADDR_FAMILY, Linux >= 4.x).
-import { decodeGenlMsg } from "./genetlink.ts";
 import { type Family, formatIp, parseIp } from "./ip.ts";
-import { AttrSet, align4, NLA_F_NESTED, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_HDRLEN } from "./netlink.ts";
+import {
+  align4,
+  NLA_F_NESTED,
+  NLA_HDRLEN,
+  NLA_TYPE_MASK,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
+  NLMSG_HDRLEN,
+} from "./netlink.ts";
 import { fail, ok, type Result } from "./result.ts";
 
 export const IPVS_GENL_NAME = "IPVS";
@@ -458,15 +465,119 @@ export function buildFlush(family: number): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------------
 // decoding
+//
+// Dumps of a large table decode tens of thousands of messages, and inside the TCG test VM every small
+// allocation (a subarray, a DataView, a Map) costs microseconds: netlink.ts's AttrSet made a dest cost
+// ~0.5 ms there. Attrs indexes attributes by type into one Int32Array over the message's own bytes
+// and reads values in place. Same rules as AttrSet: first occurrence wins, a short trailing fragment is
+// tolerated, an attribute claiming more bytes than remain is an error.
+
+/** attribute types above this are ignored (IPVS uses 1..15) */
+const MAX_ATTR = 16;
+
+class Attrs {
+  private constructor(
+    private readonly buf: Uint8Array,
+    private readonly dv: DataView,
+    /** [2t] = value offset in buf (-1: absent), [2t+1] = value length */
+    private readonly idx: Int32Array,
+  ) {}
+
+  static parse(buf: Uint8Array, start = 0, end = buf.length, dv?: DataView): Result<Attrs> {
+    const view = dv ?? new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const idx = new Int32Array(2 * (MAX_ATTR + 1)).fill(-1);
+    let off = start;
+    while (end - off >= NLA_HDRLEN) {
+      const len = view.getUint16(off, true);
+      const type = view.getUint16(off + 2, true) & NLA_TYPE_MASK;
+      if (len < NLA_HDRLEN) return fail("nla_bad_length", `nla_len ${len}`);
+      if (len > end - off) return fail("nla_truncated", `nla_len ${len} > ${end - off}`);
+      if (type <= MAX_ATTR && idx[2 * type]! < 0) {
+        idx[2 * type] = off + NLA_HDRLEN;
+        idx[2 * type + 1] = len - NLA_HDRLEN;
+      }
+      off += align4(len);
+    }
+    return ok(new Attrs(buf, view, idx));
+  }
+
+  /** value offset if present with at least `size` bytes, else -1 */
+  private at(t: number, size: number): number {
+    const o = this.idx[2 * t] ?? -1;
+    return o >= 0 && this.idx[2 * t + 1]! >= size ? o : -1;
+  }
+  has(t: number): boolean {
+    return (this.idx[2 * t] ?? -1) >= 0;
+  }
+  u8(t: number): number | undefined {
+    const o = this.at(t, 1);
+    return o < 0 ? undefined : this.buf[o];
+  }
+  u16(t: number): number | undefined {
+    const o = this.at(t, 2);
+    return o < 0 ? undefined : this.dv.getUint16(o, true);
+  }
+  u16be(t: number): number | undefined {
+    const o = this.at(t, 2);
+    return o < 0 ? undefined : this.dv.getUint16(o, false);
+  }
+  u32(t: number): number | undefined {
+    const o = this.at(t, 4);
+    return o < 0 ? undefined : this.dv.getUint32(o, true);
+  }
+  u32be(t: number): number | undefined {
+    const o = this.at(t, 4);
+    return o < 0 ? undefined : this.dv.getUint32(o, false);
+  }
+  i32(t: number): number | undefined {
+    const o = this.at(t, 4);
+    return o < 0 ? undefined : this.dv.getInt32(o, true);
+  }
+  u64(t: number): bigint | undefined {
+    const o = this.at(t, 8);
+    return o < 0 ? undefined : this.dv.getBigUint64(o, true);
+  }
+  /** string up to the first NUL (tolerates a missing NUL) */
+  str(t: number): string | undefined {
+    const o = this.at(t, 0);
+    if (o < 0) return undefined;
+    const end = o + this.idx[2 * t + 1]!;
+    let n = o;
+    let ascii = true;
+    while (n < end && this.buf[n] !== 0) {
+      if (this.buf[n]! >= 0x80) ascii = false;
+      n++;
+    }
+    // scheduler and engine names are short ASCII: skip the TextDecoder
+    if (ascii && n - o <= 32) return String.fromCharCode(...this.buf.subarray(o, n));
+    return utf8d.decode(this.buf.subarray(o, n));
+  }
+  /** an address of the given family at the start of the value (the 16-byte nf_inet_addr) */
+  ip(t: number, af: Family): string | undefined {
+    const o = this.at(t, af === 4 ? 4 : 16);
+    return o < 0 ? undefined : formatIp(this.buf, o, af);
+  }
+  nested(t: number): Result<Attrs> | undefined {
+    const o = this.at(t, 0);
+    return o < 0 ? undefined : Attrs.parse(this.buf, o, o + this.idx[2 * t + 1]!, this.dv);
+  }
+}
+
+const utf8d = new TextDecoder("utf-8", { fatal: false });
+
+/** Validates the nlmsghdr + genlmsghdr of a whole message and indexes its top-level attributes. */
+function topAttrs(msg: Uint8Array): Result<Attrs> {
+  const base = NLMSG_HDRLEN + 4;
+  if (msg.length < base) return fail("genl_short", `${msg.length} bytes`);
+  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const len = dv.getUint32(0, true);
+  if (len < base) return fail("genl_bad_length", `nlmsg_len ${len}`);
+  if (len > msg.length) return fail("genl_truncated", `nlmsg_len ${len} > ${msg.length}`);
+  return Attrs.parse(msg, base, len, dv);
+}
 
 function familyOfAf(n: number | undefined): Family | undefined {
   return n === AF_INET ? 4 : n === AF_INET6 ? 6 : undefined;
-}
-
-function decodeInetAddr(b: Uint8Array | undefined, af: Family): string | undefined {
-  const need = af === 4 ? 4 : 16;
-  if (!b || b.length < need) return undefined;
-  return formatIp(b, 0, af);
 }
 
 /** leading one bits of a network-order IPv4 mask (a non-contiguous mask, which ipvsadm accepts, is cut at its first zero) */
@@ -476,16 +587,13 @@ function maskToPrefix(mask: number): number {
   return n;
 }
 
-export function decodeStats(buf: Uint8Array, wide: boolean): Result<IpvsStats> {
-  const a = AttrSet.parse(buf);
-  if (!a.ok) return a;
-  const s = a.value;
+function statsOf(s: Attrs, wide: boolean): IpvsStats {
   // STATS64 carries u64 for every counter; the legacy STATS mixes u32 counters and u64 byte counts
   const get = (t: number, u64: boolean): bigint => {
     const v = wide || u64 ? s.u64(t) : s.u32(t);
     return v === undefined ? 0n : BigInt(v);
   };
-  return ok({
+  return {
     conns: get(IPVS_STATS_ATTR_CONNS, false),
     inPkts: get(IPVS_STATS_ATTR_INPKTS, false),
     outPkts: get(IPVS_STATS_ATTR_OUTPKTS, false),
@@ -496,18 +604,28 @@ export function decodeStats(buf: Uint8Array, wide: boolean): Result<IpvsStats> {
     outPps: get(IPVS_STATS_ATTR_OUTPPS, false),
     inBps: get(IPVS_STATS_ATTR_INBPS, false),
     outBps: get(IPVS_STATS_ATTR_OUTBPS, false),
-  });
+  };
 }
 
-function decodeStatsOf(s: AttrSet, t64: number, t32: number): Result<IpvsStats | undefined> {
-  const b64 = s.bytes(t64);
-  if (b64) return decodeStats(b64, true);
-  const b32 = s.bytes(t32);
-  if (b32) return decodeStats(b32, false);
-  return ok(undefined);
+export function decodeStats(buf: Uint8Array, wide: boolean): Result<IpvsStats> {
+  const a = Attrs.parse(buf);
+  return a.ok ? ok(statsOf(a.value, wide)) : a;
 }
 
-function serviceKeyOf(s: AttrSet): Result<ServiceKey> {
+function decodeStatsOf(s: Attrs, t64: number, t32: number): Result<IpvsStats | undefined> {
+  const wide = s.has(t64);
+  const n = s.nested(wide ? t64 : t32);
+  if (!n) return ok(undefined);
+  return n.ok ? ok(statsOf(n.value, wide)) : n;
+}
+
+/** What to decode besides the table itself. */
+export interface DecodeOptions {
+  /** traffic counters (default true); reconcile does not need them and a large dump decodes faster without */
+  stats?: boolean;
+}
+
+function serviceKeyOf(s: Attrs): Result<ServiceKey> {
   const af = familyOfAf(s.u16(IPVS_SVC_ATTR_AF));
   if (af === undefined) return fail("ipvs_svc_bad_af", String(s.u16(IPVS_SVC_ATTR_AF)));
   const fwmark = s.u32(IPVS_SVC_ATTR_FWMARK);
@@ -516,7 +634,7 @@ function serviceKeyOf(s: AttrSet): Result<ServiceKey> {
   const pn = s.u16(IPVS_SVC_ATTR_PROTOCOL);
   const protocol = pn === undefined ? undefined : protoName(pn);
   if (protocol === undefined) return fail("ipvs_svc_bad_protocol", String(pn));
-  const addr = decodeInetAddr(s.bytes(IPVS_SVC_ATTR_ADDR), af);
+  const addr = s.ip(IPVS_SVC_ATTR_ADDR, af);
   if (addr === undefined) return fail("ipvs_svc_bad_addr");
   const port = s.u16be(IPVS_SVC_ATTR_PORT);
   if (port === undefined) return fail("ipvs_svc_no_port");
@@ -525,42 +643,48 @@ function serviceKeyOf(s: AttrSet): Result<ServiceKey> {
 
 /** Only the key of a nested IPVS_CMD_ATTR_SERVICE (what GET/DEL requests carry). */
 export function decodeServiceKeyAttrs(buf: Uint8Array): Result<ServiceKey> {
-  const p = AttrSet.parse(buf);
+  const p = Attrs.parse(buf);
   return p.ok ? serviceKeyOf(p.value) : p;
 }
 
-/** The attributes of one nested IPVS_CMD_ATTR_SERVICE. */
-export function decodeServiceAttrs(buf: Uint8Array): Result<IpvsService> {
-  const p = AttrSet.parse(buf);
-  if (!p.ok) return p;
-  const s = p.value;
+function serviceOf(s: Attrs, opts?: DecodeOptions): Result<IpvsService> {
   const k = serviceKeyOf(s);
   if (!k.ok) return k;
   const key = k.value;
-  const af = key.af;
   const sched = s.str(IPVS_SVC_ATTR_SCHED_NAME);
   if (sched === undefined) return fail("ipvs_svc_no_sched");
-  const fl = s.bytes(IPVS_SVC_ATTR_FLAGS);
-  if (!fl || fl.length < 4) return fail("ipvs_svc_bad_flags");
-  const flags = new DataView(fl.buffer, fl.byteOffset, 4).getUint32(0, true) & IP_VS_SVC_F_USER_MASK;
-  const nm = s.bytes(IPVS_SVC_ATTR_NETMASK);
-  if (!nm || nm.length < 4) return fail("ipvs_svc_bad_netmask");
-  const nmv = new DataView(nm.buffer, nm.byteOffset, 4);
-  const netmask = af === 4 ? maskToPrefix(nmv.getUint32(0, false)) : nmv.getUint32(0, true);
-  const stats = decodeStatsOf(s, IPVS_SVC_ATTR_STATS64, IPVS_SVC_ATTR_STATS);
-  if (!stats.ok) return stats;
-  const svc: IpvsService = { key, sched, flags, timeout: s.u32(IPVS_SVC_ATTR_TIMEOUT) ?? 0, netmask };
+  const flags = s.u32(IPVS_SVC_ATTR_FLAGS);
+  if (flags === undefined) return fail("ipvs_svc_bad_flags");
+  const nm = key.af === 4 ? s.u32be(IPVS_SVC_ATTR_NETMASK) : s.u32(IPVS_SVC_ATTR_NETMASK);
+  if (nm === undefined) return fail("ipvs_svc_bad_netmask");
+  const svc: IpvsService = {
+    key,
+    sched,
+    flags: flags & IP_VS_SVC_F_USER_MASK,
+    timeout: s.u32(IPVS_SVC_ATTR_TIMEOUT) ?? 0,
+    netmask: key.af === 4 ? maskToPrefix(nm) : nm,
+  };
   const pe = s.str(IPVS_SVC_ATTR_PE_NAME);
   if (pe) svc.peName = pe;
-  if (stats.value) svc.stats = stats.value;
+  if (opts?.stats !== false) {
+    const stats = decodeStatsOf(s, IPVS_SVC_ATTR_STATS64, IPVS_SVC_ATTR_STATS);
+    if (!stats.ok) return stats;
+    if (stats.value) svc.stats = stats.value;
+  }
   return ok(svc);
 }
 
-function destKeyOf(s: AttrSet, serviceAf: Family): Result<DestKey> {
+/** The attributes of one nested IPVS_CMD_ATTR_SERVICE. */
+export function decodeServiceAttrs(buf: Uint8Array, opts?: DecodeOptions): Result<IpvsService> {
+  const p = Attrs.parse(buf);
+  return p.ok ? serviceOf(p.value, opts) : p;
+}
+
+function destKeyOf(s: Attrs, serviceAf: Family): Result<DestKey> {
   const afRaw = s.u16(IPVS_DEST_ATTR_ADDR_FAMILY);
   const af = afRaw === undefined ? serviceAf : familyOfAf(afRaw);
   if (af === undefined) return fail("ipvs_dest_bad_af", String(afRaw));
-  const addr = decodeInetAddr(s.bytes(IPVS_DEST_ATTR_ADDR), af);
+  const addr = s.ip(IPVS_DEST_ATTR_ADDR, af);
   if (addr === undefined) return fail("ipvs_dest_bad_addr");
   const port = s.u16be(IPVS_DEST_ATTR_PORT);
   if (port === undefined) return fail("ipvs_dest_no_port");
@@ -569,15 +693,11 @@ function destKeyOf(s: AttrSet, serviceAf: Family): Result<DestKey> {
 
 /** Only the key of a nested IPVS_CMD_ATTR_DEST (what DEL_DEST carries). */
 export function decodeDestKeyAttrs(buf: Uint8Array, serviceAf: Family): Result<DestKey> {
-  const p = AttrSet.parse(buf);
+  const p = Attrs.parse(buf);
   return p.ok ? destKeyOf(p.value, serviceAf) : p;
 }
 
-/** The attributes of one nested IPVS_CMD_ATTR_DEST; `serviceAf` is the default when ADDR_FAMILY is absent. */
-export function decodeDestAttrs(buf: Uint8Array, serviceAf: Family): Result<IpvsDest> {
-  const p = AttrSet.parse(buf);
-  if (!p.ok) return p;
-  const s = p.value;
+function destOf(s: Attrs, serviceAf: Family, opts?: DecodeOptions): Result<IpvsDest> {
   const k = destKeyOf(s, serviceAf);
   if (!k.ok) return k;
   const { af, addr, port } = k.value;
@@ -611,38 +731,42 @@ export function decodeDestAttrs(buf: Uint8Array, serviceAf: Family): Result<Ipvs
   if (ic !== undefined) d.inactConns = ic;
   const pc = s.u32(IPVS_DEST_ATTR_PERSIST_CONNS);
   if (pc !== undefined) d.persistConns = pc;
-  const stats = decodeStatsOf(s, IPVS_DEST_ATTR_STATS64, IPVS_DEST_ATTR_STATS);
-  if (!stats.ok) return stats;
-  if (stats.value) d.stats = stats.value;
+  if (opts?.stats !== false) {
+    const stats = decodeStatsOf(s, IPVS_DEST_ATTR_STATS64, IPVS_DEST_ATTR_STATS);
+    if (!stats.ok) return stats;
+    if (stats.value) d.stats = stats.value;
+  }
   return ok(d);
 }
 
-function nestedOf(msg: Uint8Array, attr: number, what: string): Result<Uint8Array> {
-  const g = decodeGenlMsg(msg);
-  if (!g.ok) return g;
-  const a = AttrSet.parse(g.value.attrs);
-  if (!a.ok) return a;
-  const b = a.value.bytes(attr);
-  if (!b) return fail(`ipvs_no_${what}`, `cmd ${g.value.cmd}`);
-  return ok(b);
+/** The attributes of one nested IPVS_CMD_ATTR_DEST; `serviceAf` is the default when ADDR_FAMILY is absent. */
+export function decodeDestAttrs(buf: Uint8Array, serviceAf: Family, opts?: DecodeOptions): Result<IpvsDest> {
+  const p = Attrs.parse(buf);
+  return p.ok ? destOf(p.value, serviceAf, opts) : p;
+}
+
+function nestedOf(msg: Uint8Array, attr: number, what: string): Result<Attrs> {
+  const top = topAttrs(msg);
+  if (!top.ok) return top;
+  const n = top.value.nested(attr);
+  if (!n) return fail(`ipvs_no_${what}`, `cmd ${msg[NLMSG_HDRLEN]}`);
+  return n;
 }
 
 /** One service from a whole reply message (GET_SERVICE dump or single get). */
-export function decodeServiceMsg(msg: Uint8Array): Result<IpvsService> {
-  const b = nestedOf(msg, IPVS_CMD_ATTR_SERVICE, "service");
-  return b.ok ? decodeServiceAttrs(b.value) : b;
+export function decodeServiceMsg(msg: Uint8Array, opts?: DecodeOptions): Result<IpvsService> {
+  const n = nestedOf(msg, IPVS_CMD_ATTR_SERVICE, "service");
+  return n.ok ? serviceOf(n.value, opts) : n;
 }
 
 /** One dest from a whole reply message (GET_DEST dump). */
-export function decodeDestMsg(msg: Uint8Array, serviceAf: Family): Result<IpvsDest> {
-  const b = nestedOf(msg, IPVS_CMD_ATTR_DEST, "dest");
-  return b.ok ? decodeDestAttrs(b.value, serviceAf) : b;
+export function decodeDestMsg(msg: Uint8Array, serviceAf: Family, opts?: DecodeOptions): Result<IpvsDest> {
+  const n = nestedOf(msg, IPVS_CMD_ATTR_DEST, "dest");
+  return n.ok ? destOf(n.value, serviceAf, opts) : n;
 }
 
 export function decodeInfoMsg(msg: Uint8Array): Result<IpvsInfo> {
-  const g = decodeGenlMsg(msg);
-  if (!g.ok) return g;
-  const a = AttrSet.parse(g.value.attrs);
+  const a = topAttrs(msg);
   if (!a.ok) return a;
   const v = a.value.u32(IPVS_INFO_ATTR_VERSION);
   const t = a.value.u32(IPVS_INFO_ATTR_CONN_TAB_SIZE);

@@ -148,6 +148,8 @@ describe("event ring", () => {
     expect(r.since(2).lost).toBeNull();
     expect(r.since(0).events).toEqual([]);
     expect(r.since(4).events).toEqual([]);
+    // a sequence from an earlier agent process: everything held is new to that client
+    expect(r.since(99).events.map((e) => e.sequence)).toEqual([1, 2, 3]);
   });
 
   test("a client asking for overwritten events is told the range it lost", () => {

@@ -529,6 +529,9 @@ describe("crash safety", () => {
       });
       lab.exec(lab.node("n1").ns, ["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"], { check: false });
     }
+    console.log(
+      `[api] kill -9 during applies: ${rounds} rounds, ${acked - 1} applies acknowledged, every restart whole`,
+    );
     expect(acked).toBeGreaterThan(1);
   }, 120_000);
 });

@@ -104,10 +104,19 @@ fi
 QEMU+=(-append "$APPEND")
 
 OUT=${LOG:-$WORK/serial.log}
+# qemu runs in the background so that a TERM/INT to this script (a test runner's timeout) takes the VM
+# down with it: bash defers traps while a foreground pipeline runs
+timeout -k 5 "$TIMEOUT" "${QEMU[@]}" < /dev/null > "$WORK/raw.log" 2>&1 &
+QPID=$!
+PIDS+=("$QPID")
+trap 'exit 143' TERM INT
+tail -n +1 -f --pid="$QPID" "$WORK/raw.log" | tr -d '\r' &
 set +e
-timeout -k 5 "$TIMEOUT" "${QEMU[@]}" < /dev/null | tr -d '\r' | tee "$OUT"
-QRC=${PIPESTATUS[0]}
+wait "$QPID"
+QRC=$?
+wait
 set -e
+tr -d '\r' < "$WORK/raw.log" > "$OUT"
 RC=$(sed -n 's/^VIGILVM_EXIT=\([0-9]*\)$/\1/p' "$OUT" | tail -1)
 [ -n "$RC" ] && exit "$RC"
 [ "$QRC" = 124 ] && { echo "run.sh: VM timed out after ${TIMEOUT}s" >&2; exit 124; }

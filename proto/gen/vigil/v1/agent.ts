@@ -372,7 +372,10 @@ export interface GetStateResponse {
 export interface WatchEventsRequest {
   /**
    * 0: only events from now on. N > 0: every held event with sequence >= N first (a reconnecting
-   * client passes its last sequence + 1), then live ones.
+   * client passes its last sequence + 1), then live ones. Sequences restart at 1 when the agent
+   * restarts; an N beyond the newest sequence is taken as coming from before a restart and
+   * replays everything held. When part of the asked range is no longer held, the first message
+   * is an EventsLost (sequence 0) naming it.
    */
   fromSequence: number;
 }

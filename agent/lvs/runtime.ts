@@ -1,0 +1,419 @@
+// The check child's engine: health checkers + IPVS programming, the imperative shell around the pure
+// computeDesired() and reconcile().
+//
+// - apply(config): the real servers' checkers go into one CheckScheduler. On a reload only real servers
+//   whose settings changed (realServerFingerprint) are re-added; unchanged ones keep their checkers'
+//   state, so a reload does not flap health or re-run alpha.
+// - Every health change marks the table dirty; one reconcile runs per tick whatever the number of
+//   changes (a burst of 100 failures is one kernel dump and one batch of ops).
+// - A reconcile reads a fresh dump (the kernel is the source of truth: an operator or a crashed
+//   predecessor may have changed it), computes ops for the services of the config only (owned = this
+//   config's services plus the previous config's, so removed virtual servers are deleted and foreign
+//   services are never touched), and applies them; a kernel refusal is logged with its service and the
+//   other services are still programmed.
+// - No IPVS in this kernel: logged once, reported in status(), checks keep running; the child does not
+//   exit (a crash loop would not bring the module back). Each config reload tries again.
+// - Stop leaves the table as is: the kernel keeps forwarding while vigil restarts, and the next start
+//   adopts it without a flush. (keepalived removes its services on stop; vigil's restart-safety wins.)
+//   With omega, stop runs the notify_down / quorum_down scripts as keepalived does at shutdown.
+import { mapCheckers } from "../check/map.ts";
+import {
+  CheckScheduler,
+  type CheckerStatus,
+  type HealthEvent,
+  type RunCheck,
+  type SchedulerOptions,
+} from "../check/scheduler.ts";
+import { realServerFingerprint } from "../config/diff.ts";
+import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
+import type { Logger } from "../observe/log.ts";
+import { splitCommand, spawnNotify } from "../vrrp/scripts.ts";
+import { destKeyString, serviceKeyString } from "../wire/ipvs.ts";
+import {
+  computeDesired,
+  configuredWeight,
+  type DesiredTable,
+  quorumStates,
+  type RsHealth,
+  rsId,
+} from "./desired.ts";
+import { applyOps, IpvsError, type IpvsClient, openIpvs, readTable } from "./ipvs-client.ts";
+import { type IpvsOp, type KernelService, reconcile } from "./reconcile.ts";
+
+/** Ops by kind, for logs: `del` > 0 after a restart would mean the adopt-without-flush promise broke. */
+function opCounts(ops: readonly IpvsOp[]): { ops: number; add: number; edit: number; del: number } {
+  const c = { ops: ops.length, add: 0, edit: 0, del: 0 };
+  for (const o of ops) {
+    if (o.op.startsWith("add")) c.add++;
+    else if (o.op.startsWith("edit")) c.edit++;
+    else c.del++;
+  }
+  return c;
+}
+
+/** The part of CheckScheduler the runtime uses (a fake in tests is fine). */
+export type Scheduler = Pick<CheckScheduler, "add" | "remove" | "stop" | "status" | "keys">;
+
+export interface LvsRuntimeDeps {
+  log: Logger;
+  /** opens the kernel client; throws IpvsError "unavailable" without IPVS. Default: a netlink socket */
+  openIpvs?: () => IpvsClient;
+  /** builds the scheduler; default CheckScheduler */
+  scheduler?: (opts: SchedulerOptions) => Scheduler;
+  /** replaces the real checks (tests) */
+  runCheck?: RunCheck;
+  /** runs a notify/quorum script; default spawnNotify */
+  notify?: (argv: string[], what: string) => void;
+  /** how "later this tick" is scheduled; default setTimeout 0 */
+  defer?: (fn: () => void) => void;
+  /** called after each reconcile (the child publishes state) */
+  onUpdate?: () => void;
+}
+
+export type IpvsState = "ok" | "unavailable" | "error";
+
+export interface RsStatus {
+  id: string;
+  key: string;
+  up: boolean;
+  weight: number;
+  /** in vigil's desired table, and with which weight */
+  inTable: boolean;
+  tableWeight?: number;
+  /** present in the kernel's table after the last reconcile (per service: all services of the vs) */
+  inKernel: boolean;
+  kernelWeight?: number;
+  checkers: CheckerStatus[];
+}
+
+export interface VsStatus {
+  key: string;
+  services: string[];
+  quorum: number;
+  hysteresis: number;
+  weightSum: number;
+  quorumUp: boolean;
+  sorryActive: boolean;
+  /** every service of the virtual server is in the kernel */
+  inKernel: boolean;
+  /** config problems (unknown group, bad granularity) and kernel refusals of the last reconcile */
+  errors: string[];
+  realServers: RsStatus[];
+}
+
+/** A type alias rather than an interface so it fits the state message's JSON record as it is. */
+export type LvsStatus = {
+  ipvs: IpvsState;
+  ipvsError?: string;
+  generation: number;
+  lastReconcile?: { at: number; ops: number; applied: number; errors: number; skipped: number };
+  virtualServers: VsStatus[];
+};
+
+export class LvsRuntime {
+  private cfg: Config | null = null;
+  private generation = -1;
+  private readonly scheduler: Scheduler;
+  private readonly health = new Map<string, RsHealth>();
+  /** realServerFingerprint of each real server being checked, by rsId */
+  private readonly fingerprints = new Map<string, string>();
+  /** rsId -> (virtual server, real server) of the current config, for scripts */
+  private rsIndex = new Map<string, { vs: VirtualServer; notifyUp?: string; notifyDown?: string }>();
+  private quorum = new Map<string, boolean>();
+  private owned = new Set<string>();
+  private table: DesiredTable | null = null;
+  private kernel: KernelService[] = [];
+  private kernelErrors = new Map<string, string[]>();
+  private client: IpvsClient | null = null;
+  private ipvsState: IpvsState = "unavailable";
+  private ipvsError: string | undefined;
+  private loggedUnavailable = false;
+  private scheduled = false;
+  private programmedOnce = false;
+  private stopped = false;
+  private lastReconcile: LvsStatus["lastReconcile"];
+  private readonly defer: (fn: () => void) => void;
+  private readonly notifyFn: (argv: string[], what: string) => void;
+
+  constructor(private readonly deps: LvsRuntimeDeps) {
+    const opts: SchedulerOptions = { onChange: (e) => this.onHealth(e) };
+    if (deps.runCheck) opts.run = deps.runCheck;
+    this.scheduler = deps.scheduler ? deps.scheduler(opts) : new CheckScheduler(opts);
+    this.defer = deps.defer ?? ((fn) => setTimeout(fn, 0));
+    this.notifyFn =
+      deps.notify ??
+      ((argv, what) =>
+        spawnNotify(argv, (o) => {
+          if (!o.ok)
+            deps.log.warn({ script: argv[0], what, code: o.code, error: o.error }, "notify script failed");
+        }));
+  }
+
+  /** First config or a reload; returns what changed among real servers being checked. */
+  apply(
+    cfg: Config,
+    generation = this.generation + 1,
+  ): { added: number; changed: number; removed: number; kept: number } {
+    if (this.stopped) throw new Error("LVS runtime stopped");
+    this.cfg = cfg;
+    this.generation = generation;
+    const seen = new Set<string>();
+    const stats = { added: 0, changed: 0, removed: 0, kept: 0 };
+    const index = new Map<string, { vs: VirtualServer; notifyUp?: string; notifyDown?: string }>();
+    for (const vs of cfg.virtualServers) {
+      for (const rs of vs.realServers) {
+        const id = rsId(vs, rs);
+        const entry: { vs: VirtualServer; notifyUp?: string; notifyDown?: string } = { vs };
+        if (rs.notifyUp) entry.notifyUp = rs.notifyUp;
+        if (rs.notifyDown) entry.notifyDown = rs.notifyDown;
+        index.set(id, entry);
+        seen.add(id);
+        const fp = realServerFingerprint(vs, rs);
+        const old = this.fingerprints.get(id);
+        if (old === fp) {
+          stats.kept++;
+          continue;
+        }
+        if (old === undefined) stats.added++;
+        else stats.changed++;
+        this.fingerprints.set(id, fp);
+        // new settings mean new checkers: their state starts over (alpha applies again)
+        this.health.delete(id);
+        this.scheduler.remove(id);
+        if (rs.checkers.length > 0)
+          this.scheduler.add({ rs: id, weight: configuredWeight(vs, rs), checkers: mapCheckers(rs, vs) });
+      }
+    }
+    for (const id of [...this.fingerprints.keys()]) {
+      if (seen.has(id)) continue;
+      this.fingerprints.delete(id);
+      this.health.delete(id);
+      this.scheduler.remove(id);
+      stats.removed++;
+    }
+    this.rsIndex = index;
+    // services of the previous config stay owned for this reconcile so that removed ones get deleted
+    for (const s of this.table?.services ?? []) this.owned.add(serviceKeyString(s.key));
+    // a virtual server that left the config forgets its quorum state (it starts over if it comes back)
+    const vsKeys = new Set(cfg.virtualServers.map(virtualServerKey));
+    for (const k of [...this.quorum.keys()]) if (!vsKeys.has(k)) this.quorum.delete(k);
+    if (!this.client) this.tryOpen();
+    this.reconcileNow();
+    return stats;
+  }
+
+  /** Stops the checkers; leaves the kernel table in place (see the header). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.scheduler.stop();
+    const plans = this.table?.virtualServers ?? [];
+    for (const plan of plans) {
+      const vs = this.cfg?.virtualServers.find((v) => virtualServerKey(v) === plan.key);
+      if (!vs?.omega) continue;
+      for (const r of plan.realServers) {
+        const cmd = this.rsIndex.get(r.id)?.notifyDown;
+        if (r.up && cmd) this.runScript(cmd, `notify_down ${r.id} (omega)`);
+      }
+      if (plan.quorumUp && vs.quorumDown) this.runScript(vs.quorumDown, `quorum_down ${plan.key} (omega)`);
+    }
+  }
+
+  status(): LvsStatus {
+    const kernelDests = new Map<string, Map<string, number>>();
+    for (const k of this.kernel) {
+      const m = new Map<string, number>();
+      for (const d of k.dests) m.set(destKeyString(d), d.weight);
+      kernelDests.set(serviceKeyString(k.service.key), m);
+    }
+    const vss: VsStatus[] = (this.table?.virtualServers ?? []).map((plan) => {
+      const svcNames = plan.services.map(serviceKeyString);
+      const inKernel = svcNames.length > 0 && svcNames.every((s) => kernelDests.has(s));
+      const errors = [...plan.errors];
+      for (const s of svcNames) errors.push(...(this.kernelErrors.get(s) ?? []));
+      return {
+        key: plan.key,
+        services: svcNames,
+        quorum: plan.quorum,
+        hysteresis: plan.hysteresis,
+        weightSum: plan.weightSum,
+        quorumUp: plan.quorumUp,
+        sorryActive: plan.sorryActive,
+        inKernel,
+        errors,
+        realServers: plan.realServers.map((r): RsStatus => {
+          // the dest of this real server in the first service (all services carry the same dests)
+          const af = r.addr.includes(":") ? 6 : 4;
+          const first = svcNames[0];
+          const kernelWeight =
+            first === undefined
+              ? undefined
+              : kernelDests.get(first)?.get(destKeyString({ af, addr: r.addr, port: r.port }));
+          const out: RsStatus = {
+            id: r.id,
+            key: r.key,
+            up: r.up,
+            weight: r.weight,
+            inTable: r.inTable,
+            inKernel: kernelWeight !== undefined,
+            checkers: this.scheduler.status(r.id)?.checkers ?? [],
+          };
+          if (r.tableWeight !== undefined) out.tableWeight = r.tableWeight;
+          if (kernelWeight !== undefined) out.kernelWeight = kernelWeight;
+          return out;
+        }),
+      };
+    });
+    const st: LvsStatus = { ipvs: this.ipvsState, generation: this.generation, virtualServers: vss };
+    if (this.ipvsError) st.ipvsError = this.ipvsError;
+    if (this.lastReconcile) st.lastReconcile = this.lastReconcile;
+    return st;
+  }
+
+  /** The desired table of the last computation (tests, benchmarks). */
+  desired(): DesiredTable | null {
+    return this.table;
+  }
+
+  private tryOpen(): void {
+    try {
+      this.client = this.deps.openIpvs ? this.deps.openIpvs() : openIpvs().client;
+      this.ipvsState = "ok";
+      this.ipvsError = undefined;
+    } catch (e) {
+      this.client = null;
+      const unavailable = e instanceof IpvsError && e.kind === "unavailable";
+      this.ipvsState = unavailable ? "unavailable" : "error";
+      this.ipvsError = e instanceof Error ? e.message : String(e);
+      // once: a kernel without IPVS stays without it, and a log line per reload says nothing new
+      if (!this.loggedUnavailable) {
+        this.deps.log.error(
+          { err: this.ipvsError },
+          unavailable
+            ? "IPVS is not available in this kernel: health checks run, nothing is programmed"
+            : "cannot open IPVS",
+        );
+        this.loggedUnavailable = true;
+      }
+    }
+  }
+
+  private onHealth(e: HealthEvent): void {
+    if (this.stopped) return;
+    const prev = this.health.get(e.rs);
+    const wasUp = prev
+      ? prev.up
+      : (this.table?.virtualServers.flatMap((v) => v.realServers).find((r) => r.id === e.rs)?.up ?? true);
+    const h: RsHealth = { up: e.up };
+    if (e.weight !== undefined) h.weight = e.weight;
+    this.health.set(e.rs, h);
+    this.deps.log.info(
+      { rs: e.rs, up: e.up, weight: e.weight, reason: e.reason },
+      e.up ? "real server up" : "real server down",
+    );
+    if (wasUp !== e.up) {
+      const entry = this.rsIndex.get(e.rs);
+      const cmd = e.up ? entry?.notifyUp : entry?.notifyDown;
+      if (cmd) this.runScript(cmd, `${e.up ? "notify_up" : "notify_down"} ${e.rs}`);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.defer(() => {
+      this.scheduled = false;
+      if (!this.stopped) this.reconcileNow();
+    });
+  }
+
+  private runScript(cmd: string, what: string): void {
+    const argv = splitCommand(cmd);
+    if (argv.length === 0) return;
+    this.deps.log.info({ script: cmd, what }, "running script");
+    this.notifyFn(argv, what);
+  }
+
+  /** Computes the table, runs quorum scripts on transitions, and programs the kernel. */
+  reconcileNow(): void {
+    const cfg = this.cfg;
+    if (!cfg) return;
+    const table = computeDesired(cfg, (id) => this.health.get(id), this.quorum);
+    this.table = table;
+    this.quorum = quorumStates(table);
+    for (const plan of table.virtualServers) {
+      if (!plan.quorumChanged) continue;
+      const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === plan.key);
+      this.deps.log.info(
+        { vs: plan.key, weightSum: plan.weightSum, quorum: plan.quorum, hysteresis: plan.hysteresis },
+        plan.quorumUp ? "gained quorum" : "lost quorum",
+      );
+      const cmd = plan.quorumUp ? vs?.quorumUp : vs?.quorumDown;
+      if (cmd) this.runScript(cmd, `${plan.quorumUp ? "quorum_up" : "quorum_down"} ${plan.key}`);
+    }
+    const client = this.client;
+    if (client) this.program(client, table);
+    this.deps.onUpdate?.();
+  }
+
+  private program(client: IpvsClient, table: DesiredTable): void {
+    const owned = new Set(this.owned);
+    for (const s of table.services) owned.add(serviceKeyString(s.key));
+    this.kernelErrors = new Map();
+    try {
+      const current = readTable(client);
+      const ops = reconcile(table.services, current, owned);
+      if (!this.programmedOnce) {
+        // after a restart this line shows whether the table was adopted as is (ops 0, nothing deleted)
+        this.programmedOnce = true;
+        this.deps.log.info(
+          { services: current.length, ...opCounts(ops) },
+          ops.length === 0 ? "IPVS table adopted unchanged" : "IPVS table found, reconciling",
+        );
+      }
+      if (ops.length === 0) {
+        this.kernel = current;
+        this.lastReconcile = { at: Date.now(), ops: 0, applied: 0, errors: 0, skipped: 0 };
+        this.owned = new Set(table.services.map((s) => serviceKeyString(s.key)));
+        this.ipvsState = "ok";
+        this.ipvsError = undefined;
+        return;
+      }
+      const res = applyOps(client, ops);
+      for (const err of res.errors) {
+        // one line per refusal, naming the service: the rest of the table is programmed regardless
+        this.deps.log.error(
+          { service: err.service, dest: err.dest, op: err.op, code: err.code },
+          err.message,
+        );
+        const k = err.service ?? "";
+        const list = this.kernelErrors.get(k) ?? [];
+        list.push(err.message);
+        this.kernelErrors.set(k, list);
+      }
+      this.lastReconcile = {
+        at: Date.now(),
+        ops: ops.length,
+        applied: res.applied,
+        errors: res.errors.length,
+        skipped: res.skipped,
+      };
+      this.deps.log.info(
+        { ops: ops.length, applied: res.applied, errors: res.errors.length },
+        "IPVS reconciled",
+      );
+      this.kernel = readTable(client);
+      // after a clean apply the stale services are gone: owned is this config's services again; after
+      // a failure the old ones stay owned so the next reconcile retries their removal
+      this.owned =
+        res.errors.length === 0 ? new Set(table.services.map((s) => serviceKeyString(s.key))) : owned;
+      this.ipvsState = "ok";
+      this.ipvsError = undefined;
+    } catch (e) {
+      this.ipvsState = "error";
+      this.ipvsError = e instanceof Error ? e.message : String(e);
+      this.deps.log.error({ err: this.ipvsError }, "IPVS reconcile failed");
+    }
+  }
+}

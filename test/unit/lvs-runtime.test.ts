@@ -1,0 +1,311 @@
+// The check child's engine (agent/lvs/runtime.ts) on a fake IPVS kernel and fake checks: health
+// changes reach the kernel (debounced), kernel refusals stay with their service, reloads keep the
+// health of unchanged servers, scripts run on transitions, no IPVS is a reported state, not a crash.
+import { describe, expect, test } from "bun:test";
+import pino from "pino";
+import type { CheckerSpec, CheckResult } from "../../agent/check/types.ts";
+import { Config, type ConfigInput } from "../../agent/config/model.ts";
+import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
+import { LvsRuntime, type LvsRuntimeDeps } from "../../agent/lvs/runtime.ts";
+import { IPVS_CMD_DEL_DEST, IPVS_CMD_DEL_SERVICE, IPVS_CMD_FLUSH } from "../../agent/wire/ipvs.ts";
+import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
+
+const RS1 = "198.51.100.1";
+const RS2 = "198.51.100.2";
+const SORRY = "203.0.113.9";
+const VIP = "192.0.2.10";
+/** fast, deterministic checks: no warmup, no retries, 10 ms apart */
+const CHECK = { type: "TCP_CHECK" as const, warmup: 0, retry: 0, delayLoop: 0.01, delayBeforeRetry: 0.01 };
+
+type VsIn = NonNullable<ConfigInput["virtualServers"]>[number];
+function cfg(vs: Partial<VsIn> = {}, more: VsIn[] = []): Config {
+  return Config.parse({
+    virtualServers: [
+      {
+        address: VIP,
+        port: 80,
+        protocol: "TCP",
+        lbAlgo: "rr",
+        lbKind: "NAT",
+        realServers: [
+          { address: RS1, checkers: [CHECK], notifyUp: "/bin/up rs1", notifyDown: "/bin/down rs1" },
+          { address: RS2, checkers: [CHECK] },
+        ],
+        ...vs,
+      },
+      ...more,
+    ],
+  });
+}
+
+interface Harness {
+  rt: LvsRuntime;
+  kernel: FakeIpvsKernel;
+  alive: Set<string>;
+  scripts: string[];
+  logs: Record<string, unknown>[];
+}
+
+function harness(o: Partial<LvsRuntimeDeps> & { kernel?: FakeIpvsKernel } = {}): Harness {
+  const kernel = o.kernel ?? new FakeIpvsKernel();
+  const alive = new Set([RS1, RS2, SORRY]);
+  const scripts: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const log = pino({ level: "debug" }, { write: (s: string) => void logs.push(JSON.parse(s)) });
+  const runCheck = async (spec: CheckerSpec): Promise<CheckResult> => {
+    const ip = spec.type === "MISC_CHECK" ? "" : spec.conn.connectIp;
+    return alive.has(ip)
+      ? { ok: true, reason: "connected", latencyMs: 1 }
+      : { ok: false, reason: "ECONNREFUSED", latencyMs: 1 };
+  };
+  const rt = new LvsRuntime({
+    log,
+    openIpvs: () => IpvsClient.open(kernel),
+    runCheck,
+    notify: (argv, what) => scripts.push(`${argv.join(" ")} | ${what}`),
+    ...o,
+  });
+  return { rt, kernel, alive, scripts, logs };
+}
+
+/** "ADDR:PORT=W" of a service in the fake kernel */
+function table(k: FakeIpvsKernel, svc = `tcp ${VIP}:80`): string[] {
+  const e = k.table.get(svc);
+  if (!e) return [];
+  return [...e.dests.values()].map((d) => `${d.addr}:${d.port}=${d.weight}`).sort();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(f: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await sleep(5);
+  }
+}
+
+describe("programming the kernel", () => {
+  test("first config: services and dests in the kernel, status reports them", () => {
+    const h = harness();
+    h.rt.apply(cfg(), 1);
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=1`]);
+    const st = h.rt.status();
+    expect(st.ipvs).toBe("ok");
+    expect(st.generation).toBe(1);
+    expect(st.virtualServers[0]).toMatchObject({
+      key: `${VIP}:80/TCP`,
+      inKernel: true,
+      quorumUp: true,
+      weightSum: 2,
+    });
+    expect(st.virtualServers[0]!.realServers.map((r) => [r.key, r.up, r.inKernel, r.kernelWeight])).toEqual([
+      [`${RS1}:80`, true, true, 1],
+      [`${RS2}:80`, true, true, 1],
+    ]);
+    h.rt.stop();
+  });
+
+  test("a failing server leaves the table and comes back; scripts on transitions; one apply per burst", async () => {
+    const h = harness();
+    h.rt.apply(cfg(), 1);
+    h.alive.delete(RS1);
+    await until(() => table(h.kernel).length === 1);
+    expect(table(h.kernel)).toEqual([`${RS2}:80=1`]);
+    expect(h.scripts).toContain(`/bin/down rs1 | notify_down ${VIP}:80/TCP -> ${RS1}:80`);
+    expect(h.rt.status().virtualServers[0]!.realServers[0]).toMatchObject({
+      up: false,
+      inKernel: false,
+      inTable: false,
+    });
+    const last = h.rt.status().virtualServers[0]!.realServers[0]!.checkers[0]!.last;
+    expect(last?.reason).toBe("ECONNREFUSED");
+    h.alive.add(RS1);
+    await until(() => table(h.kernel).length === 2);
+    expect(h.scripts).toContain(`/bin/up rs1 | notify_up ${VIP}:80/TCP -> ${RS1}:80`);
+    h.rt.stop();
+  });
+
+  test("health changes in one tick are applied once (debounce)", async () => {
+    const deferred: (() => void)[] = [];
+    const h = harness({ defer: (fn) => deferred.push(fn) });
+    h.rt.apply(cfg(), 1);
+    h.alive.clear();
+    await sleep(40);
+    // both servers went down, possibly several events, but at most one pending apply
+    expect(deferred.length).toBe(1);
+    deferred.shift()!();
+    expect(table(h.kernel)).toEqual([]);
+    h.rt.stop();
+  });
+
+  test("inhibit_on_failure: weight 0 instead of removal", async () => {
+    const h = harness();
+    h.rt.apply(cfg({ inhibitOnFailure: true }), 1);
+    h.alive.delete(RS2);
+    await until(() => table(h.kernel).includes(`${RS2}:80=0`));
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=0`]);
+    h.rt.stop();
+  });
+
+  test("quorum lost: sorry server takes over, quorum scripts run; regained: back", async () => {
+    const h = harness();
+    h.rt.apply(
+      cfg({ quorum: 2, sorryServer: { address: SORRY }, quorumUp: "/bin/qup", quorumDown: "/bin/qdown" }),
+      1,
+    );
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=1`]);
+    h.alive.delete(RS1);
+    await until(() => table(h.kernel).includes(`${SORRY}:80=1`));
+    expect(table(h.kernel)).toEqual([`${SORRY}:80=1`]);
+    expect(h.scripts).toContain(`/bin/qdown | quorum_down ${VIP}:80/TCP`);
+    expect(h.rt.status().virtualServers[0]).toMatchObject({ quorumUp: false, sorryActive: true });
+    h.alive.add(RS1);
+    await until(() => table(h.kernel).length === 2 && !table(h.kernel).includes(`${SORRY}:80=1`));
+    expect(h.scripts).toContain(`/bin/qup | quorum_up ${VIP}:80/TCP`);
+    h.rt.stop();
+  });
+
+  test("a kernel refusal (unknown scheduler) is logged with its service; other services programmed", () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.schedulers.delete("lblcr");
+    const h = harness({ kernel });
+    const other: VsIn = {
+      address: "192.0.2.11",
+      port: 443,
+      protocol: "TCP",
+      lbAlgo: "lblcr",
+      lbKind: "NAT",
+      realServers: [{ address: RS1 }],
+    };
+    h.rt.apply(cfg({}, [other]), 1);
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=1`]);
+    expect(h.kernel.table.has("tcp 192.0.2.11:443")).toBe(false);
+    const err = h.logs.find((l) => l["level"] === 50 && l["service"] === "tcp 192.0.2.11:443");
+    expect(err).toBeDefined();
+    expect(String(err?.["msg"])).toContain("ENOENT");
+    const st = h.rt.status();
+    expect(st.virtualServers[1]).toMatchObject({ inKernel: false });
+    expect(st.virtualServers[1]!.errors[0]).toContain("add-service");
+    expect(st.virtualServers[0]!.errors).toEqual([]);
+    expect(st.lastReconcile).toMatchObject({ errors: 1, skipped: 1 });
+    h.rt.stop();
+  });
+
+  test("foreign services are never touched; no flush", () => {
+    const kernel = new FakeIpvsKernel();
+    const h0 = harness({ kernel });
+    h0.rt.apply(cfg({ address: "192.0.2.99" }), 1); // a service "someone else" made, via another runtime
+    h0.rt.stop();
+    const h = harness({ kernel });
+    h.rt.apply(cfg(), 1);
+    expect(kernel.table.has("tcp 192.0.2.99:80")).toBe(true);
+    expect(kernel.log.some((l) => l.cmd === IPVS_CMD_FLUSH)).toBe(false);
+    h.rt.stop();
+  });
+});
+
+describe("restart and reload", () => {
+  test("a new runtime on a programmed kernel adopts the table: no ops at all", () => {
+    const kernel = new FakeIpvsKernel();
+    const a = harness({ kernel });
+    a.rt.apply(cfg({ sorryServer: { address: SORRY }, sorryServerInhibit: true }), 1);
+    a.rt.stop(); // stop leaves the table
+    const before = JSON.stringify([...kernel.table.entries()].map(([k, e]) => [k, [...e.dests.keys()]]));
+    const n = kernel.log.length;
+    const b = harness({ kernel });
+    b.rt.apply(cfg({ sorryServer: { address: SORRY }, sorryServerInhibit: true }), 1);
+    const writes = kernel.log.slice(n).filter((l) => l.cmd !== 4 && l.cmd !== 8); // not GET_SERVICE/GET_DEST
+    expect(writes).toEqual([]);
+    expect(JSON.stringify([...kernel.table.entries()].map(([k, e]) => [k, [...e.dests.keys()]]))).toBe(
+      before,
+    );
+    expect(b.rt.status().lastReconcile).toMatchObject({ ops: 0 });
+    b.rt.stop();
+  });
+
+  test("reload: unchanged servers keep their health; changed ones restart; removed vs deleted", async () => {
+    const h = harness();
+    const second: VsIn = {
+      address: "192.0.2.12",
+      port: 80,
+      protocol: "TCP",
+      lbAlgo: "rr",
+      lbKind: "NAT",
+      realServers: [{ address: RS1 }],
+    };
+    h.rt.apply(cfg({}, [second]), 1);
+    h.alive.delete(RS2);
+    await until(() => table(h.kernel).length === 1);
+    // RS2 must stay down across the reload although the fake check would now pass at once for RS1 only
+    const stats = h.rt.apply(cfg({ lbAlgo: "wrr" }), 2);
+    expect(stats).toEqual({ added: 0, changed: 0, removed: 1, kept: 2 });
+    expect(h.kernel.table.get(`tcp ${VIP}:80`)?.service.sched).toBe("wrr");
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`]);
+    expect(h.kernel.table.has("tcp 192.0.2.12:80")).toBe(false);
+    expect(h.kernel.log.filter((l) => l.cmd === IPVS_CMD_DEL_SERVICE).map((l) => l.service)).toEqual([
+      "tcp 192.0.2.12:80",
+    ]);
+    // a changed real server (new weight) is re-added with its checks starting over
+    const s2 = h.rt.apply(
+      cfg({
+        lbAlgo: "wrr",
+        realServers: [
+          { address: RS1, weight: 3, checkers: [CHECK] },
+          { address: RS2, checkers: [CHECK] },
+        ],
+      }),
+      3,
+    );
+    expect(s2).toEqual({ added: 0, changed: 1, removed: 0, kept: 1 });
+    expect(table(h.kernel)).toEqual([`${RS1}:80=3`]);
+    expect(h.kernel.log.some((l) => l.cmd === IPVS_CMD_DEL_DEST)).toBe(true);
+    h.rt.stop();
+  });
+
+  test("omega: stop runs notify_down and quorum_down scripts; table stays", () => {
+    const h = harness();
+    h.rt.apply(cfg({ omega: true, quorumDown: "/bin/qdown" }), 1);
+    h.rt.stop();
+    expect(h.scripts).toEqual([
+      `/bin/down rs1 | notify_down ${VIP}:80/TCP -> ${RS1}:80 (omega)`,
+      `/bin/qdown | quorum_down ${VIP}:80/TCP (omega)`,
+    ]);
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=1`]);
+    const h2 = harness();
+    h2.rt.apply(cfg({ quorumDown: "/bin/qdown" }), 1);
+    h2.rt.stop();
+    expect(h2.scripts).toEqual([]);
+  });
+});
+
+describe("no IPVS", () => {
+  test("unavailable: logged once, reported, checks keep running, reloads do not throw", async () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.ipvs = false;
+    const h = harness({ kernel });
+    h.rt.apply(cfg(), 1);
+    h.rt.apply(cfg({ lbAlgo: "wrr" }), 2);
+    const st = h.rt.status();
+    expect(st.ipvs).toBe("unavailable");
+    expect(st.ipvsError).toContain("ENOENT");
+    expect(h.logs.filter((l) => String(l["msg"]).includes("IPVS is not available")).length).toBe(1);
+    h.alive.delete(RS1);
+    await until(() => h.rt.status().virtualServers[0]!.realServers[0]!.up === false);
+    expect(h.rt.status().virtualServers[0]!.realServers[0]).toMatchObject({
+      inTable: false,
+      inKernel: false,
+    });
+    h.rt.stop();
+  });
+  test("IPVS appears later: the next reload programs it", () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.ipvs = false;
+    const h = harness({ kernel });
+    h.rt.apply(cfg(), 1);
+    kernel.ipvs = true;
+    h.rt.apply(cfg(), 2);
+    expect(h.rt.status().ipvs).toBe("ok");
+    expect(table(h.kernel)).toEqual([`${RS1}:80=1`, `${RS2}:80=1`]);
+    h.rt.stop();
+  });
+});
