@@ -8,6 +8,7 @@ const USAGE = `vigil ${pkg.version}: keepalived-class VRRP agent
 usage:
   vigil run -f FILE [--state-dir DIR] [--api unix:PATH]   run the agent in the foreground
       [--api-listen HOST:PORT --tls-cert F --tls-key F --tls-client-ca F | --insecure-loopback]
+      [--metrics-listen HOST:PORT] [--log-level LEVEL]
   vigil ctl [--api ADDR] status [--json] | apply -f FILE [--dry-run] | watch | config
       | drain VS RS | undrain VS RS | maintenance INSTANCE on|off      talk to a running agent
   vigil check -f FILE                                     validate a config (keepalived.conf or YAML)

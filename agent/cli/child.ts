@@ -71,6 +71,8 @@ async function runVrrpChild(): Promise<number> {
             publish();
           });
           rt.start();
+          // counters (adverts, drops) move between transitions too: metrics and GetState see them
+          setInterval(publish, 5000).unref();
           log.info(
             { generation: msg.generation, instances: parsed.data.vrrpInstances.length },
             "VRRP started",

@@ -6,6 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { status as grpcStatus } from "@grpc/grpc-js";
+import pkg from "../../package.json" with { type: "json" };
 import * as pb from "../../proto/gen/vigil/v1/agent.ts";
 import { ApiConfigError, type Listener, listenersFromFlags } from "../api/auth.ts";
 import { ConfigController, ReloadWaiter, type Running } from "../api/controller.ts";
@@ -18,6 +19,7 @@ import { type Config, formatConfigError } from "../config/model.ts";
 import { ConfigStore } from "../config/store.ts";
 import { Kernel } from "../net/kernel.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
+import { instancesFromState, type MetricsServer, startMetricsServer } from "../observe/metrics.ts";
 import { acquirePidFile, PidFileLockedError } from "../supervisor/pidfile.ts";
 import { SdNotify } from "../supervisor/sdnotify.ts";
 import { Watchdog } from "../supervisor/watchdog.ts";
@@ -36,6 +38,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       "tls-client-ca": { type: "string" },
       "insecure-loopback": { type: "boolean" },
       "log-level": { type: "string" },
+      "metrics-listen": { type: "string" },
     });
   } catch (e) {
     if (e instanceof UsageError) {
@@ -49,6 +52,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   const logLevel = flags.values["log-level"] as string | undefined;
   const log = createLogger({ level: logLevel, bindings: { proc: "watchdog" } });
   const str = (k: string) => flags.values[k] as string | undefined;
+  /** the VRRP child's latest per-instance snapshot, for metrics */
+  let vrrpState: Record<string, unknown> = {};
 
   // who may reach the API is settled before anything starts: a refused listener is a refused start
   let listeners: Listener[];
@@ -146,6 +151,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     if (role === "vrrp") {
       releaseVips(running(), log, info.reason);
       state.onVrrpGone();
+      vrrpState = {};
     }
     waiter.abandon(role);
     const restarts = wd.status().find((c) => c.role === role)?.restarts ?? 0;
@@ -161,7 +167,10 @@ export async function runAgent(argv: string[]): Promise<number> {
         waiter.settle(role, msg.generation, msg.ok, msg.error);
         return;
       case "state":
-        if (role === "vrrp") state.onVrrpSnapshot(msg.instances);
+        if (role === "vrrp") {
+          state.onVrrpSnapshot(msg.instances);
+          vrrpState = msg.instances;
+        }
         return;
       case "event": {
         if (msg.name !== "transition") return;
@@ -173,6 +182,23 @@ export async function runAgent(argv: string[]): Promise<number> {
       }
     }
   });
+  // before any child runs, so that a bad address refuses the start cleanly
+  let metrics: MetricsServer | null = null;
+  const metricsListen = str("metrics-listen");
+  if (metricsListen !== undefined) {
+    try {
+      metrics = startMetricsServer(metricsListen, () => ({
+        instances: instancesFromState(vrrpState),
+        processes: wd.status(),
+        build: { version: pkg.version, bun: Bun.version },
+      }));
+    } catch (e) {
+      process.stderr.write(`vigil run: --metrics-listen ${metricsListen}: ${String(e)}\n`);
+      pid.release();
+      return 1;
+    }
+    log.info({ url: metrics.url }, "metrics listening");
+  }
   wd.start();
 
   const api = new ApiServer({
@@ -214,6 +240,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     log.error({ err: String(e) }, "API cannot listen");
     process.stderr.write(`vigil run: ${String(e)}\n`);
     await wd.stop();
+    metrics?.stop();
     pid.release();
     return 1;
   }
@@ -265,6 +292,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     // the children first: the VRRP child's priority-0 adverts are what the backup is waiting for
     const children = wd.stop();
     await Promise.all([children, api.stop()]);
+    metrics?.stop();
     sd.close();
     pid.release();
     log.info("stopped");

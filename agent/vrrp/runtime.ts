@@ -800,7 +800,7 @@ function broadcastOf(address: string, prefixLen: number, brd: string | undefined
   if (brd === undefined || brd === "-") return undefined;
   if (brd !== "+") return brd;
   const b = parseIp(address);
-  if (!b || b.length !== 4 || prefixLen >= 31) return undefined;
+  if (b?.length !== 4 || prefixLen >= 31) return undefined;
   const n = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
   const host = prefixLen === 0 ? 0xffffffff : (1 << (32 - prefixLen)) - 1;
   const v = (n | host) >>> 0;

@@ -356,7 +356,10 @@ export class VipWatch {
     const probe = "198.51.100.254";
     const seen = new Set<string>();
     for (const node of nodes) {
-      const p = lab.spawn(node, ["ip", "-ts", "-o", "monitor", "address"]);
+      // real-time priority: ip stamps each event when it reads it, so a starved monitor would report
+      // an address change late (the measuring instrument must not queue behind the agents it measures)
+      const rt = Bun.which("chrt") ? ["chrt", "-f", "50"] : [];
+      const p = lab.spawn(node, [...rt, "ip", "-ts", "-o", "monitor", "address"]);
       w.procs.push(p);
       void w.pump(node, p.stdout as ReadableStream<Uint8Array>, (line) => {
         if (line.includes(` ${probe}/32 `) && line.includes("Deleted")) seen.add(node);

@@ -4,6 +4,10 @@
 // Each guest step is reported here as a test. If the VM cannot boot here, this FAILS with what to
 // install: a skipped kernel test would look green.
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { buildBinary } from "../../scripts/build.ts";
 import { runInVm, vmUnavailableReason } from "./vm.ts";
 
 const EXPECTED_GUEST_TESTS = 7;
@@ -33,6 +37,11 @@ if (unavailable) {
     throw new Error(unavailable);
   });
 } else {
+  // vigil runs compiled in the guest (as in production): from source, each of its three processes
+  // transpiles the agent under TCG and misses the watchdog's hello deadline. Built here, outside the
+  // repository; the guest sees the host's / read-only.
+  const bin = join(mkdtempSync(join(tmpdir(), "vigil-lvs-e2e-")), "vigil");
+  await buildBinary({ entry: "agent/main.ts", outfile: bin });
   const r = await runInVm(
     [
       "sh",
@@ -40,8 +49,9 @@ if (unavailable) {
       // the guest process lives in the director's namespace, so ipvsadm there sees vigil's table
       `ip netns add lvsdir && exec ip netns exec lvsdir ${process.execPath} test --timeout 300000 ./test/vm/guest/lvs-e2e.guest.ts`,
     ],
-    { timeoutS: 900, memMb: 2048, env: { NO_COLOR: "1", FORCE_COLOR: "0" } },
+    { timeoutS: 900, memMb: 2048, env: { NO_COLOR: "1", FORCE_COLOR: "0", VIGIL_BIN: bin } },
   );
+  rmSync(dirname(bin), { recursive: true, force: true });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   const out = r.output.replace(/\x1b\[[0-9;]*m/g, "");
   const results = parseGuest(out);

@@ -156,10 +156,13 @@ let runNo = 0;
 function startVigil(): void {
   runNo++;
   vigilLog = `${WORK}/vigil-${runNo}.log`;
+  // the compiled binary when the host test built one: from source, bun transpiles the whole agent in
+  // each of the three processes and under TCG the children miss the watchdog's 10 s hello deadline
+  const bin = process.env["VIGIL_BIN"];
+  const cmd = bin ? [bin] : [process.execPath, join(ROOT, "agent/main.ts")];
   vigil = Bun.spawn(
     [
-      process.execPath,
-      join(ROOT, "agent/main.ts"),
+      ...cmd,
       "run",
       "-f",
       `${WORK}/keepalived.conf`,
