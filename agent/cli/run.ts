@@ -51,6 +51,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   const stateDir = (flags.values["state-dir"] as string | undefined) ?? "/var/lib/vigil";
   const logLevel = flags.values["log-level"] as string | undefined;
   const log = createLogger({ level: logLevel, bindings: { proc: "watchdog" } });
+  const early = holdSignals(log);
   const str = (k: string) => flags.values[k] as string | undefined;
   /** the VRRP child's latest per-instance snapshot, for metrics */
   let vrrpState: Record<string, unknown> = {};
@@ -259,7 +260,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     "vigil started",
   );
 
-  process.on("SIGHUP", () => {
+  const reload = () => {
     sd.reloading();
     log.info({ file, generation: controller.current.generation + 1 }, "reloading");
     void controller.apply({ load: () => loadConfigFile(file), source: "sighup" }).then(
@@ -281,7 +282,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         sd.ready("reload failed");
       },
     );
-  });
+  };
 
   let stopping = false;
   const shutdown = async (sig: string) => {
@@ -298,9 +299,35 @@ export async function runAgent(argv: string[]): Promise<number> {
     log.info("stopped");
     process.exit(0);
   };
+  for (const sig of EARLY_SIGNALS) process.off(sig, early.handler);
+  process.on("SIGHUP", reload);
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  // signals that arrived while starting: a stop wins over a reload
+  const stop = early.seen.find((s) => s !== "SIGHUP");
+  if (stop) void shutdown(stop);
+  else if (early.seen.includes("SIGHUP")) reload();
   return -1;
+}
+
+const EARLY_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
+
+/**
+ * Until the agent is up, signals are only recorded (the default action would kill the watchdog
+ * half-started and orphan nothing but leave the state unclear); they are acted on once it is up.
+ * SIGUSR1/SIGUSR2 (keepalived's dump signals) are logged and ignored instead of killing vigil.
+ */
+function holdSignals(log: Logger): { seen: NodeJS.Signals[]; handler: (sig: NodeJS.Signals) => void } {
+  const seen: NodeJS.Signals[] = [];
+  const handler = (sig: NodeJS.Signals) => {
+    log.info({ signal: sig }, "signal received while starting; handled once started");
+    seen.push(sig);
+  };
+  for (const sig of EARLY_SIGNALS) process.on(sig, handler);
+  for (const sig of ["SIGUSR1", "SIGUSR2"] as const) {
+    process.on(sig, () => log.info({ signal: sig }, "signal ignored: use `vigil ctl status` for state"));
+  }
+  return { seen, handler };
 }
 
 /** A child that has not answered a config by then is presumed busy; it re-reads it on respawn. */

@@ -289,6 +289,10 @@ class Checker {
         this.err(l, `${name}: AH authentication cannot be used with IPv6`);
       else if (auth.type === "AH" && want === "MASTER" && inst.priority !== 255) {
         this.err(w("state"), `${name}: initial state MASTER is incompatible with AH authentication`);
+      } else if (auth.type === "AH") {
+        // AH adverts are IPsec-wrapped (IP protocol 51); vigil cannot send or verify them, and
+        // running without would split-brain against AH peers: refuse rather than pretend
+        this.err(l, `${name}: auth_type AH is not supported by vigil (use PASS, or no authentication)`);
       }
     }
 

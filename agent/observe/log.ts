@@ -93,7 +93,7 @@ export function createLogger(
       : pino.destination({ dest: 1, sync: true });
   const logger = pino(
     {
-      level: opts.level ?? process.env["VIGIL_LOG_LEVEL"] ?? "info",
+      level: logLevel(opts.level ?? process.env["VIGIL_LOG_LEVEL"]),
       base: { pid: process.pid, ...(opts.bindings ?? {}) },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
@@ -128,4 +128,16 @@ export class LogLimiter {
     w.suppressed++;
     return null;
   }
+}
+
+const LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+/** A mistyped level must not crash the agent (or crash-loop its children): fall back to info. */
+export function logLevel(wanted: string | undefined): string {
+  if (wanted === undefined) return "info";
+  if (LEVELS.has(wanted)) return wanted;
+  process.stderr.write(
+    `vigil: unknown log level '${wanted}', using info (one of ${[...LEVELS].join(", ")})\n`,
+  );
+  return "info";
 }

@@ -44,9 +44,8 @@ export class KernelIo implements VrrpIo {
       } else if (e.type === "overrun") {
         this.log.warn("netlink notifications overran; re-reading links");
         this.refreshLinks();
-      } else {
-        return;
       }
+      // address events too: an instance waiting for its interface's address starts on them
       for (const l of this.linkListeners) l();
     });
   }

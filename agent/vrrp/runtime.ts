@@ -533,6 +533,7 @@ export class VrrpRuntime {
 
   start(): void {
     this.io.onLinkChange(() => {
+      if (this.waiting.size > 0 && !this.stopping) this.apply([...this.waiting.keys()]);
       for (const r of this.instances.values()) r.retrack();
     });
     this.apply(this.config.vrrpInstances.map((i) => i.name));
@@ -580,9 +581,19 @@ export class VrrpRuntime {
       const cfg = this.config.vrrpInstances.find((i) => i.name === name);
       if (!cfg) continue;
       const iface = this.io.iface(cfg.interface);
-      if (!iface) throw new Error(`${cfg.name}: interface ${cfg.interface} not found`);
-      const src = cfg.unicastSrcIp ?? iface.primary[cfg.family];
-      if (!src) throw new Error(`${cfg.name}: interface ${cfg.interface} has no IPv${cfg.family} address`);
+      const src = iface ? (cfg.unicastSrcIp ?? iface.primary[cfg.family]) : undefined;
+      if (!iface || !src) {
+        // keepalived keeps such an instance down until the interface (or its address) appears; the
+        // other instances must run meanwhile, so this is not an error that stops the process
+        const why = iface
+          ? `interface ${cfg.interface} has no IPv${cfg.family} address`
+          : `interface ${cfg.interface} not found`;
+        if (this.waiting.get(name) !== why)
+          this.log.error({ instance: name, reason: why }, "instance waiting");
+        this.waiting.set(name, why);
+        continue;
+      }
+      this.waiting.delete(name);
       const multicast = cfg.unicastPeer.length === 0;
       const tx = this.io.open(iface, cfg.family, src, multicast, (rx) => this.onRx(rx));
       const runner = new InstanceRunner(this, cfg, iface, tx);
@@ -608,6 +619,7 @@ export class VrrpRuntime {
   }
 
   private removeInstance(name: string): void {
+    this.waiting.delete(name);
     const r = this.instances.get(name);
     if (!r) return;
     r.dispatch({ type: "shutdown" });
@@ -617,6 +629,8 @@ export class VrrpRuntime {
   }
 
   private readonly syncOf = new Map<string, string>();
+  /** instances that cannot start yet (interface or address missing), with the reason */
+  private readonly waiting = new Map<string, string>();
   private scriptDefs = new Map<string, string>();
 
   private scheduleScript(name: string, delayMs: number): void {
@@ -761,7 +775,27 @@ export class VrrpRuntime {
   }
 
   status(): InstanceStatus[] {
-    return [...this.instances.values()].map((r) => r.status());
+    const waiting = [...this.waiting].flatMap(([name, why]): InstanceStatus[] => {
+      const cfg = this.config.vrrpInstances.find((i) => i.name === name);
+      if (!cfg) return [];
+      return [
+        {
+          name,
+          vrid: cfg.virtualRouterId,
+          family: cfg.family,
+          interface: cfg.interface,
+          state: "FAULT",
+          basePriority: cfg.priority,
+          effectivePriority: cfg.priority,
+          currentMaster: null,
+          vipsHeld: [],
+          lastTransition: { at: 0, from: "INIT", to: "FAULT", reason: why },
+          counters: {},
+          maintenance: false,
+        },
+      ];
+    });
+    return [...[...this.instances.values()].map((r) => r.status()), ...waiting];
   }
 
   /**

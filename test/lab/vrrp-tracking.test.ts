@@ -168,4 +168,36 @@ describe("tracking, notify, sync groups", () => {
     expect(await holderIs(l, "n1", 5000)).toBe(true);
     expect(await holderIs(l, "n1", 5000, VIP2)).toBe(true);
   });
+
+  test("dynamic_interfaces: an instance on a missing interface waits; the others run; it starts when the interface appears", async () => {
+    const l = twoNodes("dynif");
+    const conf = keepalivedConf({
+      globals: ["dynamic_interfaces"],
+      instances: [
+        { name: "VA", vrid: 81, priority: 200, version: 3, advertInt: 0.2, vips: [`${VIP}/24`] },
+        {
+          name: "VL",
+          vrid: 82,
+          priority: 200,
+          version: 3,
+          advertInt: 0.2,
+          iface: "late0",
+          vips: ["198.51.100.100/24"],
+        },
+      ],
+    });
+    const a = vigil(l, "n1", conf);
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    expect(
+      await a.waitLine((x) => x.includes('"instance waiting"') && x.includes("late0"), 3000),
+    ).not.toBeNull();
+    const ns = l.node("n1").ns;
+    l.exec(ns, ["ip", "link", "add", "late0", "type", "veth", "peer", "name", "late1"]);
+    l.exec(ns, ["ip", "addr", "add", "198.51.100.1/24", "dev", "late0"]);
+    l.exec(ns, ["ip", "link", "set", "late1", "up"]);
+    l.exec(ns, ["ip", "link", "set", "late0", "up"]);
+    // alone on its link, VL becomes master after Master_Down_Interval and adds its VIP on late0
+    expect(await waitFor(() => l.hasAddress("n1", "198.51.100.100", "late0"), 5000)).toBe(true);
+    expect(l.hasAddress("n1", VIP)).toBe(true);
+  });
 });

@@ -300,6 +300,13 @@ const CASES: Case[] = [
     ka: "rejects",
     kaMsg: "incompatible with AH",
   },
+  {
+    name: "AH authentication (not implemented by vigil)",
+    conf: inst("  authentication { #<\n    auth_type AH\n    auth_pass secret\n  }\n"),
+    msg: "AH is not supported by vigil",
+    ka: "accepts",
+    why: "vigil cannot send or verify IPsec AH adverts; running without them would split-brain against AH peers",
+  },
 
   // ---- interfaces ----
   {

@@ -49,7 +49,7 @@ if (unavailable) {
       // the guest process lives in the director's namespace, so ipvsadm there sees vigil's table
       `ip netns add lvsdir && exec ip netns exec lvsdir ${process.execPath} test --timeout 300000 ./test/vm/guest/lvs-e2e.guest.ts`,
     ],
-    { timeoutS: 900, memMb: 2048, env: { NO_COLOR: "1", FORCE_COLOR: "0", VIGIL_BIN: bin } },
+    { timeoutS: 900, memMb: 2048, smp: 2, env: { NO_COLOR: "1", FORCE_COLOR: "0", VIGIL_BIN: bin } },
   );
   rmSync(dirname(bin), { recursive: true, force: true });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
