@@ -75,6 +75,14 @@ self.onmessage = (ev: MessageEvent) => {
   }
 };
 
+/**
+ * The kernel holds raw pointers to these buffers (msghdr -> iovec -> data, name, control). A buffer
+ * only reachable through such a pointer is garbage to the JS engine: `iov` is never touched again
+ * after setup, and once collected its memory was reused, so recvmsg wrote datagrams elsewhere (stale
+ * packets delivered, and crashes). Keeping them in module scope keeps them alive for the worker's life.
+ */
+const pinned: Uint8Array[] = [];
+
 function run(efd: number, ctl: Int32Array): void {
   const sys = libc();
   const data = buffer(65536);
@@ -82,6 +90,7 @@ function run(efd: number, ctl: Int32Array): void {
   const control = buffer(512);
   const iov = buffer(16);
   const msg = buffer(56);
+  pinned.push(data, name, control, iov, msg);
   {
     const iv = new DataView(iov.buffer);
     iv.setBigUint64(0, BigInt(addressOf(data)), true);

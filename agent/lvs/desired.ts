@@ -21,15 +21,16 @@
 //   persistence engine; ops sets ONEPACKET (UDP and fwmark services); sh-/mh- port and fallback set
 //   the scheduler flags.
 // Not handled here: ha_suspend (needs the VRRP state; see the report in the runtime status).
+
+import type { Config } from "../config/model.ts";
 import {
   type LbKind,
   type RealServer,
+  realServerKey,
   type VirtualServer,
   type VirtualServerGroupEntry,
-  realServerKey,
   virtualServerKey,
 } from "../config/model.ts";
-import type { Config } from "../config/model.ts";
 import { familyOf, formatIp, parseIp } from "../wire/ip.ts";
 import {
   type FwdMethod,

@@ -18,8 +18,8 @@
 //   With omega, stop runs the notify_down / quorum_down scripts as keepalived does at shutdown.
 import { mapCheckers } from "../check/map.ts";
 import {
-  CheckScheduler,
   type CheckerStatus,
+  CheckScheduler,
   type HealthEvent,
   type RunCheck,
   type SchedulerOptions,
@@ -27,7 +27,7 @@ import {
 import { realServerFingerprint } from "../config/diff.ts";
 import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
-import { splitCommand, spawnNotify } from "../vrrp/scripts.ts";
+import { spawnNotify, splitCommand } from "../vrrp/scripts.ts";
 import { destKeyString, serviceKeyString } from "../wire/ipvs.ts";
 import {
   computeDesired,
@@ -37,7 +37,7 @@ import {
   type RsHealth,
   rsId,
 } from "./desired.ts";
-import { applyOps, IpvsError, type IpvsClient, openIpvs, readTable } from "./ipvs-client.ts";
+import { applyOps, type IpvsClient, IpvsError, openIpvs, readTable } from "./ipvs-client.ts";
 import { type IpvsOp, type KernelService, reconcile } from "./reconcile.ts";
 
 /** Ops by kind, for logs: `del` > 0 after a restart would mean the adopt-without-flush promise broke. */

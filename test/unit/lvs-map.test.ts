@@ -126,7 +126,11 @@ describe("checker types", () => {
         { path: "/h", virtualhost: "b.example" },
       ],
     });
-    const s2 = mapChecker(chk({ type: "HTTP_GET", url: [{ path: "/" }], virtualhost: "c.example" }), rs({ virtualhost: "r.example" }), vs());
+    const s2 = mapChecker(
+      chk({ type: "HTTP_GET", url: [{ path: "/" }], virtualhost: "c.example" }),
+      rs({ virtualhost: "r.example" }),
+      vs(),
+    );
     expect(s2.type === "HTTP_GET" && s2.virtualhost).toBe("c.example");
     const s3 = mapChecker(c, rs({ virtualhost: "r.example" }), vs({ virtualhost: "a.example" }));
     expect(s3.type === "HTTP_GET" && s3.virtualhost).toBe("r.example");

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { buildBinary } from "../../scripts/build.ts";
 import { runInVm, vmUnavailableReason } from "./vm.ts";
 
-const EXPECTED_GUEST_TESTS = 7;
+const EXPECTED_GUEST_TESTS = 8;
 
 interface GuestResult {
   name: string;

@@ -18,6 +18,8 @@ import { computeDesired } from "../../../agent/lvs/desired.ts";
 const ROOT = join(import.meta.dir, "..", "..", "..");
 const WORK = "/tmp/lvs-e2e";
 const VIP = "192.0.2.10";
+/** direct routing: the real servers hold this VIP on lo and answer the client themselves */
+const VIP_DR = "192.0.2.20";
 const RS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"];
 const SORRY = "198.51.100.9";
 const DELAY_LOOP = 1;
@@ -39,6 +41,18 @@ virtual_server ${VIP} 80 {
   quorum 2
   sorry_server ${SORRY} 80
 ${RS.map((a) => `  real_server ${a} 80 {\n    ${check}\n  }`).join("\n")}
+}
+virtual_server ${VIP_DR} 80 {
+  delay_loop ${DELAY_LOOP}
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server ${RS[0]} 80 {
+    ${check}
+  }
+  real_server ${RS[1]} 80 {
+    ${check}
+  }
 }
 virtual_server ${VIP} 8080 {
   delay_loop ${DELAY_LOOP}
@@ -88,10 +102,13 @@ async function stopBackend(ns: string): Promise<void> {
   httpd.delete(ns);
 }
 
-/** n requests from the client namespace, one new TCP connection each; bodies in order ("ERR" on failure) */
-function requests(port: number, n: number): string[] {
+/**
+ * n requests from the client namespace, one new TCP connection each; bodies in order ("ERR" on failure).
+ * `timeout` rather than wget's -T: Debian's static busybox wget segfaults with -T.
+ */
+function requests(port: number, n: number, vip = VIP): string[] {
   const out = must(
-    `ip netns exec lvscli sh -c 'for i in $(seq ${n}); do busybox wget -q -T 3 -O - http://${VIP}:${port}/ 2>/dev/null || echo ERR; done'`,
+    `ip netns exec lvscli sh -c 'for i in $(seq ${n}); do busybox timeout 5 busybox wget -q -O - http://${vip}:${port}/ 2>/dev/null || echo ERR; done'`,
   );
   return out.trim().split("\n");
 }
@@ -99,24 +116,25 @@ function requests(port: number, n: number): string[] {
 /** ipvsadm -Ln as "SERVICE SCHED" / "  -> DEST FWD WEIGHT" lines, dests sorted, counters dropped */
 function ipvsadmTable(): string[] {
   const lines = must("ipvsadm -Ln").split("\n");
-  const out: string[] = [];
-  let dests: string[] = [];
-  const flush = () => {
-    out.push(...dests.sort());
-    dests = [];
-  };
+  const blocks: string[][] = [];
   for (const l of lines) {
     const svc = /^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)/.exec(l);
     if (svc) {
-      flush();
-      out.push(`${svc[1]} ${svc[2]} ${svc[3]}`);
+      blocks.push([`${svc[1]} ${svc[2]} ${svc[3]}`]);
       continue;
     }
     const d = /^\s+->\s+(\d\S+)\s+(\S+)\s+(\d+)/.exec(l);
-    if (d) dests.push(`  -> ${d[1]} ${d[2]} ${d[3]}`);
+    if (d) blocks[blocks.length - 1]?.push(`  -> ${d[1]} ${d[2]} ${d[3]}`);
   }
-  flush();
-  return out;
+  return sortBlocks(blocks);
+}
+
+/** services sorted by their header line, dests sorted within each */
+function sortBlocks(blocks: string[][]): string[] {
+  return blocks
+    .map(([head, ...dests]) => [head ?? "", ...dests.sort()])
+    .sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0))
+    .flat();
 }
 
 /** The same rendering of vigil's desired table for the config with the given servers up. */
@@ -128,17 +146,17 @@ function desiredTable(upAddrs: string[], prevQuorum?: Map<string, boolean>): str
     (id) => ({ up: upAddrs.some((a) => id.endsWith(`-> ${a}:80`)) }),
     prevQuorum,
   );
-  const out: string[] = [];
   const fwd = { masq: "Masq", route: "Route", tunnel: "Tunnel", local: "Local", bypass: "Bypass" } as const;
-  const svcs = [...t.services].sort((a, b) =>
-    "port" in a.key && "port" in b.key ? a.key.port - b.key.port : 0,
-  );
-  for (const s of svcs) {
+  // ipvsadm lists services in hash order: both sides are compared as sorted blocks
+  const blocks: string[][] = [];
+  for (const s of t.services) {
     if (!("port" in s.key)) continue;
-    out.push(`${s.key.protocol.toUpperCase()} ${s.key.addr}:${s.key.port} ${s.sched}`);
-    out.push(...s.dests.map((d) => `  -> ${d.addr}:${d.port} ${fwd[d.fwd]} ${d.weight}`).sort());
+    blocks.push([
+      `${s.key.protocol.toUpperCase()} ${s.key.addr}:${s.key.port} ${s.sched}`,
+      ...s.dests.map((d) => `  -> ${d.addr}:${d.port} ${fwd[d.fwd]} ${d.weight}`),
+    ]);
   }
-  return out;
+  return sortBlocks(blocks);
 }
 
 async function waitFor(what: string, f: () => boolean, timeoutS: number): Promise<number> {
@@ -156,27 +174,32 @@ let runNo = 0;
 function startVigil(): void {
   runNo++;
   vigilLog = `${WORK}/vigil-${runNo}.log`;
-  // the compiled binary when the host test built one: from source, bun transpiles the whole agent in
-  // each of the three processes and under TCG the children miss the watchdog's 10 s hello deadline
+  // `vigil run` when VIGIL_RUN=1; by default the real Watchdog with only the check child and a longer
+  // hello deadline (lvs-supervise.ts says why): the check child, our subject, is the compiled binary
   const bin = process.env["VIGIL_BIN"];
-  const cmd = bin ? [bin] : [process.execPath, join(ROOT, "agent/main.ts")];
-  vigil = Bun.spawn(
-    [
-      ...cmd,
-      "run",
-      "-f",
-      `${WORK}/keepalived.conf`,
-      "--state-dir",
-      `${WORK}/state`,
-      "--api",
-      `unix://${WORK}/api.sock`,
-    ],
-    {
-      stdout: Bun.file(vigilLog),
-      stderr: Bun.file(`${vigilLog}.err`),
-      env: { ...process.env, NO_COLOR: "1" },
-    },
-  );
+  const viaRun = process.env["VIGIL_RUN"] === "1" || !bin;
+  const cmd = viaRun
+    ? [
+        ...(bin ? [bin] : [process.execPath, join(ROOT, "agent/main.ts")]),
+        "run",
+        "-f",
+        `${WORK}/keepalived.conf`,
+        "--state-dir",
+        `${WORK}/state`,
+        "--api",
+        `unix://${WORK}/api.sock`,
+      ]
+    : [
+        process.execPath,
+        join(import.meta.dir, "lvs-supervise.ts"),
+        `${WORK}/keepalived.conf`,
+        `${WORK}/state`,
+      ];
+  vigil = Bun.spawn(cmd, {
+    stdout: Bun.file(vigilLog),
+    stderr: Bun.file(`${vigilLog}.err`),
+    env: { ...process.env, NO_COLOR: "1" },
+  });
 }
 async function stopVigil(): Promise<void> {
   if (!vigil) return;
@@ -213,7 +236,7 @@ beforeAll(() => {
     [
       "ip netns add lvscli",
       "ip link add dir0 type veth peer name eth0 netns lvscli",
-      "ip addr add 192.0.2.1/24 dev dir0 && ip addr add 192.0.2.10/24 dev dir0 && ip link set dir0 up",
+      "ip addr add 192.0.2.1/24 dev dir0 && ip addr add 192.0.2.10/24 dev dir0 && ip addr add 192.0.2.20/24 dev dir0 && ip link set dir0 up",
       "ip netns exec lvscli sh -c 'ip link set lo up && ip addr add 192.0.2.100/24 dev eth0 && ip link set eth0 up && ip route add default via 192.0.2.1'",
       "ip link add br0 type bridge && ip addr add 198.51.100.254/24 dev br0 && ip link set br0 up",
     ].join(" && "),
@@ -233,6 +256,11 @@ beforeAll(() => {
         `ip netns exec ${ns} sh -c 'ip link set lo up && ip addr add ${addr}/24 dev eth0 && ip link set eth0 up && ip route add default via 198.51.100.254'`,
       ].join(" && "),
     );
+    // DR: the VIP on lo, never answered for in ARP (the director owns it on the wire)
+    if (ns !== "lvssorry")
+      must(
+        `ip netns exec ${ns} sh -c 'sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 && ip addr add ${VIP_DR}/32 dev lo'`,
+      );
     startBackend(ns, ns.replace("lvs", ""));
   }
 });
@@ -256,6 +284,7 @@ describe("vigil load balancing in the VM", () => {
       );
     } catch (e) {
       console.log(readFileSync(vigilLog, "utf8"));
+      console.log(readFileSync(`${vigilLog}.err`, "utf8"));
       console.log(ipvsadmTable().join("\n"));
       throw e;
     }
@@ -281,6 +310,14 @@ describe("vigil load balancing in the VM", () => {
     expect(got).not.toContain("ERR");
     expect(got.filter((x) => x === "rs1").length).toBe(6);
     expect(got.filter((x) => x === "rs2").length).toBe(2);
+  });
+
+  test("DR: rr over the real servers, which answer the client directly", () => {
+    const got = requests(80, 6, VIP_DR);
+    expect(got).not.toContain("ERR");
+    expect(got.filter((x) => x === "rs1").length).toBe(3);
+    expect(got.filter((x) => x === "rs2").length).toBe(3);
+    for (let i = 1; i < got.length; i++) expect(got[i]).not.toBe(got[i - 1]!);
   });
 
   test(`a stopped backend leaves within delay_loop + retry x delay_before_retry (+margin, ${REMOVAL_BOUND_S} s)`, async () => {
