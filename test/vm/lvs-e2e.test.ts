@@ -49,7 +49,18 @@ if (unavailable) {
       // the guest process lives in the director's namespace, so ipvsadm there sees vigil's table
       `ip netns add lvsdir && exec ip netns exec lvsdir ${process.execPath} test --timeout 300000 ./test/vm/guest/lvs-e2e.guest.ts`,
     ],
-    { timeoutS: 900, memMb: 2048, smp: 2, env: { NO_COLOR: "1", FORCE_COLOR: "0", VIGIL_BIN: bin } },
+    {
+      timeoutS: 900,
+      memMb: 2048,
+      smp: 2,
+      env: {
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+        VIGIL_BIN: bin,
+        // VIGIL_RUN=1: supervise with `vigil run` itself (needs a host fast enough for its 10 s hello)
+        ...(process.env["VIGIL_RUN"] ? { VIGIL_RUN: process.env["VIGIL_RUN"] } : {}),
+      },
+    },
   );
   rmSync(dirname(bin), { recursive: true, force: true });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes

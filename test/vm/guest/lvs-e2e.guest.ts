@@ -239,6 +239,9 @@ beforeAll(() => {
       "ip addr add 192.0.2.1/24 dev dir0 && ip addr add 192.0.2.10/24 dev dir0 && ip addr add 192.0.2.20/24 dev dir0 && ip link set dir0 up",
       "ip netns exec lvscli sh -c 'ip link set lo up && ip addr add 192.0.2.100/24 dev eth0 && ip link set eth0 up && ip route add default via 192.0.2.1'",
       "ip link add br0 type bridge && ip addr add 198.51.100.254/24 dev br0 && ip link set br0 up",
+      // DR replies come back through the director (the real servers' gateway) with the VIP as their
+      // source, an address the director holds itself: without accept_local it drops them as martians
+      "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.br0.accept_local=1",
     ].join(" && "),
   );
   const backends: [string, string][] = [
