@@ -15,7 +15,7 @@ import { diffToProto } from "../api/mapping.ts";
 import { ApiServer, type MaintenanceResult } from "../api/server.ts";
 import { AgentState, parseTransition, processStates } from "../api/state.ts";
 import { loadConfigFile } from "../config/load.ts";
-import { type Config, formatConfigError } from "../config/model.ts";
+import { type Config, formatConfigError, instanceVips, vipPrefixLen } from "../config/model.ts";
 import { ConfigStore } from "../config/store.ts";
 import { Kernel } from "../net/kernel.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
@@ -374,11 +374,10 @@ function releaseVips(config: Config, log: Logger, reason: string): void {
   try {
     kernel = Kernel.open();
     for (const inst of config.vrrpInstances) {
-      for (const v of [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded]) {
+      for (const v of instanceVips(inst)) {
         const link = kernel.link(v.dev ?? inst.interface);
         if (!link) continue;
-        const prefix = v.prefixLen ?? (v.address.includes(":") ? 128 : 32);
-        if (kernel.delAddress(link.ifindex, v.address, prefix)) {
+        if (kernel.delAddress(link.ifindex, v.address, vipPrefixLen(v))) {
           log.warn({ instance: inst.name, vip: v.address, reason }, "VRRP child died: VIP released");
         }
       }

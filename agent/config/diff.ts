@@ -29,7 +29,7 @@ export interface ConfigDiff extends NameDiff {
   realServers: NameDiff;
 }
 
-/** JSON with sorted keys and without `loc`, so equal configs give equal strings. */
+/** JSON with sorted keys and without source locations, so equal configs give equal strings. */
 export function stableJson(v: unknown): string {
   return JSON.stringify(v, (key, value: unknown) => {
     // source positions (`loc`, and the per-field `locs` map) are not behaviour
@@ -58,11 +58,6 @@ export function instanceFingerprint(cfg: Config, inst: VrrpInstance): string {
   return stableJson({ inst, globals, group, scripts });
 }
 
-/** stableJson without any source locations (`loc` and the per-field `locs`), at every depth. */
-function lvsJson(v: unknown): string {
-  return stableJson(JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === "locs" ? undefined : x))));
-}
-
 function diffMaps(before: Map<string, string>, after: Map<string, string>): NameDiff {
   const diff: NameDiff = { added: [], changed: [], removed: [], kept: [] };
   for (const [name, fp] of after) {
@@ -83,7 +78,7 @@ function diffMaps(before: Map<string, string>, after: Map<string, string>): Name
 export function virtualServerFingerprint(cfg: Config, vs: VirtualServer): string {
   const { realServers: _rs, ...own } = vs;
   const group = vs.group === undefined ? undefined : cfg.virtualServerGroups.find((g) => g.name === vs.group);
-  return lvsJson({ own, group: group?.entries });
+  return stableJson({ own, group: group?.entries });
 }
 
 /** A real server with the virtual server defaults it inherits (those it does not set itself). */
@@ -102,7 +97,7 @@ export function realServerFingerprint(vs: VirtualServer, rs: RealServer): string
     virtualhost: own(rs.virtualhost, vs.virtualhost),
     port: own(rs.port || undefined, vs.port),
   };
-  return lvsJson({ rs, inherited });
+  return stableJson({ rs, inherited });
 }
 
 function lvsMaps(cfg: Config): { vs: Map<string, string>; rs: Map<string, string> } {

@@ -579,6 +579,16 @@ export function instanceGarp(cfg: Config, inst: VrrpInstance): GarpSettings {
   };
 }
 
+/** Every address an instance puts on the kernel: virtual_ipaddress then virtual_ipaddress_excluded. */
+export function instanceVips(inst: VrrpInstance): VirtualIp[] {
+  return [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded];
+}
+
+/** A VIP's prefix length; keepalived's default is a host route (/32 or /128). */
+export function vipPrefixLen(v: VirtualIp): number {
+  return v.prefixLen ?? (familyOf(v.address) === 6 ? 128 : 32);
+}
+
 /** A config problem with its location, printed as `FILE:LINE: message`. */
 export interface ConfigError {
   file: string;

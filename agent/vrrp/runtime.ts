@@ -3,7 +3,14 @@
 // decision is taken by instance.ts / validate.ts / tracking.ts / sync-group.ts.
 
 import { type ConfigDiff, diffInstances, scriptFingerprint } from "../config/diff.ts";
-import { type Config, instanceGarp, instanceVersion, type VrrpInstance } from "../config/model.ts";
+import {
+  type Config,
+  instanceGarp,
+  instanceVersion,
+  instanceVips,
+  type VrrpInstance,
+  vipPrefixLen,
+} from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
 import { LogLimiter } from "../observe/log.ts";
 import { encodeGratuitousArp } from "../wire/arp.ts";
@@ -81,7 +88,6 @@ class InstanceRunner {
   readonly held = new Set<string>();
   readonly version: 2 | 3;
   readonly family: 4 | 6;
-  readonly src: string;
   private readonly dests: string[];
   private readonly checksum: ChecksumForm;
   private readonly authData: Uint8Array;
@@ -102,12 +108,11 @@ class InstanceRunner {
     public cfg: VrrpInstance,
     readonly iface: IfaceInfo,
     readonly tx: VrrpTx,
+    /** advert source: unicast_src_ip or the interface's primary address (resolved by the runtime) */
+    readonly src: string,
   ) {
     this.version = instanceVersion(rt.config, cfg);
     this.family = cfg.family;
-    const primary = cfg.unicastSrcIp ?? iface.primary[this.family];
-    if (!primary) throw new Error(`${cfg.name}: interface ${cfg.interface} has no IPv${this.family} address`);
-    this.src = primary;
     this.dests =
       cfg.unicastPeer.length > 0
         ? cfg.unicastPeer.map((p) => p.address)
@@ -246,7 +251,7 @@ class InstanceRunner {
   }
 
   addVips(): void {
-    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+    for (const v of instanceVips(this.cfg)) {
       const ifc = this.vipDevice(v.dev);
       if (!ifc) {
         this.rt.log.error({ instance: this.name, vip: v.address, dev: v.dev }, "VIP device not found");
@@ -254,7 +259,7 @@ class InstanceRunner {
       }
       const fam = v.address.includes(":") ? 6 : 4;
       try {
-        const prefixLen = v.prefixLen ?? (fam === 4 ? 32 : 128);
+        const prefixLen = vipPrefixLen(v);
         this.rt.io.kernel.addAddress(ifc.ifindex, v.address, prefixLen, {
           label: v.label,
           nodad: fam === 6,
@@ -270,12 +275,11 @@ class InstanceRunner {
   }
 
   removeVips(): void {
-    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+    for (const v of instanceVips(this.cfg)) {
       const ifc = this.vipDevice(v.dev);
       if (!ifc) continue;
-      const fam = v.address.includes(":") ? 6 : 4;
       try {
-        this.rt.io.kernel.delAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128));
+        this.rt.io.kernel.delAddress(ifc.ifindex, v.address, vipPrefixLen(v));
       } catch (e) {
         this.rt.log.error({ instance: this.name, vip: v.address, err: String(e) }, "removing VIP failed");
       }
@@ -285,7 +289,7 @@ class InstanceRunner {
 
   releaseStale(): void {
     const present = new Map<number, Set<string>>();
-    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+    for (const v of instanceVips(this.cfg)) {
       const ifc = this.vipDevice(v.dev);
       if (!ifc) continue;
       let have = present.get(ifc.ifindex);
@@ -294,9 +298,8 @@ class InstanceRunner {
         present.set(ifc.ifindex, have);
       }
       if (!have.has(v.address)) continue;
-      const fam = v.address.includes(":") ? 6 : 4;
       this.rt.log.info({ instance: this.name, vip: v.address }, "removing VIP left from a previous run");
-      this.rt.io.kernel.delAddress(ifc.ifindex, v.address, v.prefixLen ?? (fam === 4 ? 32 : 128));
+      this.rt.io.kernel.delAddress(ifc.ifindex, v.address, vipPrefixLen(v));
     }
   }
 
@@ -354,7 +357,7 @@ class InstanceRunner {
   }
 
   private announceOnce(): void {
-    for (const v of [...this.cfg.virtualIpaddress, ...this.cfg.virtualIpaddressExcluded]) {
+    for (const v of instanceVips(this.cfg)) {
       const ifc = this.vipDevice(v.dev);
       if (!ifc) continue;
       const v6 = v.address.includes(":");
@@ -596,7 +599,7 @@ export class VrrpRuntime {
       this.waiting.delete(name);
       const multicast = cfg.unicastPeer.length === 0;
       const tx = this.io.open(iface, cfg.family, src, multicast, (rx) => this.onRx(rx));
-      const runner = new InstanceRunner(this, cfg, iface, tx);
+      const runner = new InstanceRunner(this, cfg, iface, tx, src);
       runner.syncGroup = this.syncOf.get(cfg.name) ?? null;
       this.instances.set(cfg.name, runner);
       this.byVrid.set(vridKey(iface.ifindex, cfg.family, cfg.virtualRouterId), runner);

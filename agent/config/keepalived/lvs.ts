@@ -152,6 +152,12 @@ export class LvsParser {
 
   /** lb_kind / lvs_method: NAT, DR or TUN (tunnel options are not supported) */
   private method(n: Node): "NAT" | "DR" | "TUN" | undefined {
+    if (n.words.length > 2) {
+      return this.bad(
+        n,
+        `${n.words[0]}: tunnel options ('${n.words.slice(2).join(" ")}') are not supported by vigil`,
+      );
+    }
     const v = this.p.arg(n, "NAT, DR or TUN");
     if (v === undefined) return undefined;
     if (v !== "NAT" && v !== "DR" && v !== "TUN")
@@ -250,13 +256,6 @@ export class LvsParser {
         }
         case "lb_kind":
         case "lvs_method": {
-          if (n.words.length > 2) {
-            this.p.err(
-              n,
-              `${kw}: tunnel options ('${n.words.slice(2).join(" ")}') are not supported by vigil`,
-            );
-            break;
-          }
           const m = this.method(n);
           if (m === undefined) break;
           vs["lbKind"] = m;
@@ -398,10 +397,6 @@ export class LvsParser {
             this.p.err(n, "sorry_server_lvs_method: used before or without sorry_server");
             break;
           }
-          if (n.words.length > 2) {
-            this.p.err(n, `${kw}: tunnel options are not supported by vigil`);
-            break;
-          }
           const m = this.method(n);
           if (m === undefined) break;
           vs["sorryServerLvsMethod"] = m;
@@ -452,13 +447,6 @@ export class LvsParser {
           this.count(rs, "weight", n, 0, 2147483647);
           break;
         case "lvs_method": {
-          if (n.words.length > 2) {
-            this.p.err(
-              n,
-              `${kw}: tunnel options ('${n.words.slice(2).join(" ")}') are not supported by vigil`,
-            );
-            break;
-          }
           const m = this.method(n);
           if (m === undefined) break;
           rs["lvsMethod"] = m;
