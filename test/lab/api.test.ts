@@ -499,21 +499,26 @@ describe("crash safety", () => {
       if (round > 0) {
         expect(n1.agent!.json.some((j) => j.msg === "config source: last persisted generation")).toBe(true);
       }
-      // fire applies back to back and kill everything at a random moment among them
+      // fire applies back to back and kill everything at a random moment among them, once at least
+      // one has been acknowledged in this round (on a slow machine the first apply can take longer
+      // than the shortest kill delay, and then there would be nothing in flight to interrupt)
       let gen = g;
-      const killAt = 30 + Math.floor(Math.random() * 250);
+      const killAt = Math.floor(Math.random() * 250);
       const started = Date.now();
+      let ackedThisRound = false;
       const loop = (async () => {
-        while (Date.now() - started < 2000) {
+        while (Date.now() - started < 10_000) {
           try {
             const r = await applyText(c, confFor(gen + 1), { expectedGeneration: gen });
             gen = r.generation;
             acked = gen;
+            ackedThisRound = true;
           } catch {
             return;
           }
         }
       })();
+      expect(await waitFor(() => ackedThisRound, 8000)).toBe(true);
       await sleep(killAt);
       await n1.agent!.crash();
       await loop;
