@@ -39,6 +39,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       "insecure-loopback": { type: "boolean" },
       "log-level": { type: "string" },
       "metrics-listen": { type: "string" },
+      "child-timeout": { type: "string" },
     });
   } catch (e) {
     if (e instanceof UsageError) {
@@ -55,6 +56,19 @@ export async function runAgent(argv: string[]): Promise<number> {
   const str = (k: string) => flags.values[k] as string | undefined;
   /** the VRRP child's latest per-instance snapshot, for metrics */
   let vrrpState: Record<string, unknown> = {};
+  /** the check child's latest load-balancing status (agent/lvs/runtime.ts LvsStatus), opaque here */
+  let lvsState: Record<string, unknown> | null = null;
+  // How long a child may take to say hello after spawn, and to stay silent before it is presumed hung.
+  // The defaults suit a real host; a slow emulated machine (qemu TCG in the tests) needs more.
+  let childTimeoutMs: number | undefined;
+  const childTimeout = str("child-timeout");
+  if (childTimeout !== undefined) {
+    childTimeoutMs = Number(childTimeout);
+    if (!Number.isInteger(childTimeoutMs) || childTimeoutMs < 1000 || childTimeoutMs > 600_000) {
+      process.stderr.write(`vigil run: --child-timeout ${childTimeout}: expected milliseconds, 1000-600000\n`);
+      return 2;
+    }
+  }
 
   // who may reach the API is settled before anything starts: a refused listener is a refused start
   let listeners: Listener[];
@@ -105,6 +119,9 @@ export async function runAgent(argv: string[]): Promise<number> {
     // A VRRP child down is a host without failover: respawn fast, and cap the backoff low enough that
     // a crash-looping child is still retried every couple of seconds (the loop is reported in state).
     backoff: { initialMs: 100, maxMs: 2000, resetAfterMs: 10_000 },
+    ...(childTimeoutMs !== undefined
+      ? { helloTimeoutMs: childTimeoutMs, heartbeatTimeoutMs: Math.max(3000, childTimeoutMs / 2) }
+      : {}),
   });
   const state = new AgentState();
   const events = new EventRing(4096);
@@ -154,6 +171,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       state.onVrrpGone();
       vrrpState = {};
     }
+    if (role === "check") lvsState = null;
     waiter.abandon(role);
     const restarts = wd.status().find((c) => c.role === role)?.restarts ?? 0;
     events.push({
@@ -171,6 +189,8 @@ export async function runAgent(argv: string[]): Promise<number> {
         if (role === "vrrp") {
           state.onVrrpSnapshot(msg.instances);
           vrrpState = msg.instances;
+        } else if (role === "check" && msg.lvs) {
+          lvsState = msg.lvs;
         }
         return;
       case "event": {
@@ -191,6 +211,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       metrics = startMetricsServer(metricsListen, () => ({
         instances: instancesFromState(vrrpState),
         processes: wd.status(),
+        lvs: lvsState,
         build: { version: pkg.version, bun: Bun.version },
       }));
     } catch (e) {

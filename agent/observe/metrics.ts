@@ -29,6 +29,8 @@ export interface MetricsSnapshot {
    * instance was known (bad checksum, unknown VRID, ...) as `dropped_<reason>`.
    */
   vrrpCounters?: Record<string, number>;
+  /** the check child's latest LvsStatus (agent/lvs/runtime.ts), opaque: validated when rendered */
+  lvs?: Record<string, unknown> | null;
   /** build identity for vigil_build_info */
   build?: { version: string; bun?: string };
 }
