@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from "node:
 import { lexFile, lexText, nodeFs, type SourceFs } from "./keepalived/lexer.ts";
 import { parseKeepalived } from "./keepalived/parser.ts";
 import { Config, type ConfigError, type ConfigInput, type SourceLoc } from "./model.ts";
+import { systemAccounts } from "./script-user.ts";
 import { type CheckEnv, sortByPlace, validateConfig } from "./validate.ts";
 import { parseYamlConfig, pathText, toYaml } from "./yaml.ts";
 
@@ -64,20 +65,8 @@ function executable(path: string): boolean {
   }
 }
 
-let passwdUsers: Set<string> | undefined;
 function passwdUserExists(name: string): boolean {
-  if (!passwdUsers) {
-    passwdUsers = new Set();
-    try {
-      for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
-        const u = line.split(":")[0];
-        if (u) passwdUsers.add(u);
-      }
-    } catch {
-      // no passwd file: only numeric ids could be resolved, which keepalived does not take either
-    }
-  }
-  return passwdUsers.has(name);
+  return systemAccounts().users.has(name);
 }
 
 function envOf(opts: LoadOptions): CheckEnv {

@@ -27,6 +27,7 @@ import {
   type VrrpInstance,
   virtualServerKey,
 } from "./model.ts";
+import { DEFAULT_SCRIPT_USER } from "./script-user.ts";
 
 export interface CheckEnv {
   /** whether a network interface exists (default in load.ts: /sys/class/net/NAME) */
@@ -46,8 +47,6 @@ export interface ValidationResult {
 
 // keepalived refuses interface names of IFNAMSIZ (16) characters or more
 const IFNAMSIZ = 16;
-// keepalived's default script user when script_user is not set
-const DEFAULT_SCRIPT_USER = "keepalived_script";
 // addresses that fit one advert on a 1500-byte link (keepalived computes this from the MTU)
 const MAX_VIPS_V6 = Math.floor((1500 - 14 - 40 - 8) / 16);
 
@@ -548,7 +547,7 @@ class LvsChecker {
         list[0]!.at,
         "scripts are configured but enable_script_security is not set (keepalived reports a SECURITY VIOLATION)",
       );
-    if (g.enableScriptSecurity && g.scriptUser === undefined && !this.c.env.userExists("keepalived_script")) {
+    if (g.enableScriptSecurity && g.scriptUser === undefined && !this.c.env.userExists(DEFAULT_SCRIPT_USER)) {
       for (const s of list) {
         if (s.misc?.type === "MISC_CHECK" && s.misc.user !== undefined) continue;
         this.c.err(

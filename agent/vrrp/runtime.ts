@@ -11,6 +11,7 @@ import {
   type VrrpInstance,
   vipPrefixLen,
 } from "../config/model.ts";
+import { type Identity, resolveIdentity, systemAccounts } from "../config/script-user.ts";
 import type { Logger } from "../observe/log.ts";
 import { LogLimiter } from "../observe/log.ts";
 import { encodeGratuitousArp } from "../wire/arp.ts";
@@ -37,7 +38,7 @@ import {
   type VrrpEvent,
 } from "./instance.ts";
 import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
-import { runScript, spawnNotify, splitCommand } from "./scripts.ts";
+import { runScript, type ScriptOutcome, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
 import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
 import { validateAdvert } from "./validate.ts";
@@ -644,7 +645,10 @@ export class VrrpRuntime {
     const t = setTimeout(async () => {
       const argv = splitCommand(def.script);
       const timeoutMs = (def.timeout ?? def.interval) * 1000;
-      const res = await runScript(argv, timeoutMs);
+      const as = this.scriptIdentity(def.user, def.group);
+      const res: ScriptOutcome = as
+        ? await runScript(argv, timeoutMs, as)
+        : { ok: false, code: null, timedOut: false, error: "script user cannot be resolved" };
       // a reload may have replaced or removed this script while it ran
       if (this.stopping || this.scriptDefs.get(name) !== fingerprint || this.scriptTimers.get(name) !== t)
         return;
@@ -750,6 +754,24 @@ export class VrrpRuntime {
 
   private readonly groupState = new Map<string, string>();
 
+  /**
+   * The identity scripts run as (script_user, or the script's own user); null when the account is
+   * gone, which is logged once per reason and fails the script rather than running it as root.
+   */
+  private scriptIdentity(user?: string, group?: string): Identity | null {
+    const id = resolveIdentity(systemAccounts(), this.config.globalDefs, { user, group });
+    if ("error" in id) {
+      if (!this.identityErrors.has(id.error)) {
+        this.identityErrors.add(id.error);
+        this.log.error({ err: id.error }, "script not run: its user cannot be resolved");
+      }
+      return null;
+    }
+    return id;
+  }
+
+  private readonly identityErrors = new Set<string>();
+
   private notify(
     kind: "INSTANCE" | "GROUP",
     name: string,
@@ -757,7 +779,11 @@ export class VrrpRuntime {
     priority: number,
     scripts: VrrpInstance["notify"],
   ): void {
-    for (const cmd of notifyScripts(scripts, state)) {
+    const cmds = notifyScripts(scripts, state);
+    if (cmds.length === 0) return;
+    const as = this.scriptIdentity();
+    if (!as) return;
+    for (const cmd of cmds) {
       const argv = [
         ...splitCommand(cmd.command),
         ...(cmd.withArgs ? notifyArgs(kind, name, state, priority) : []),
@@ -773,6 +799,7 @@ export class VrrpRuntime {
           }
         },
         cmd.timeoutMs,
+        as,
       );
     }
   }

@@ -3,6 +3,7 @@
 // executed directly, not through a shell; keepalived's notify arguments are appended.
 
 import { splitQuotedEscaped } from "../config/keepalived/lexer.ts";
+import type { Identity } from "../config/script-user.ts";
 
 /** Splits a keepalived script line into argv the way keepalived does (quotes, escapes). */
 export function splitCommand(line: string): string[] {
@@ -16,12 +17,22 @@ export interface ScriptOutcome {
   error?: string;
 }
 
-/** Runs argv with a timeout (ms); the process group is killed on timeout. Never throws. */
-export async function runScript(argv: string[], timeoutMs: number): Promise<ScriptOutcome> {
+/**
+ * Runs argv with a timeout (ms), as `as` when given (script_user); the process is killed on timeout.
+ * Never throws. Only root can switch identity: a vigil run by another user runs scripts as itself.
+ */
+export async function runScript(argv: string[], timeoutMs: number, as?: Identity): Promise<ScriptOutcome> {
   if (argv.length === 0) return { ok: false, code: null, timedOut: false, error: "empty command" };
   let proc: Bun.Subprocess<"ignore", "ignore", "ignore">;
   try {
-    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    const switchTo = as && process.getuid?.() === 0 && (as.uid !== 0 || as.gid !== 0) ? as : undefined;
+    // Bun sets the gid, clears the supplementary groups (root's included), then sets the uid
+    proc = Bun.spawn(argv, {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+      ...(switchTo ? { uid: switchTo.uid, gid: switchTo.gid } : {}),
+    });
   } catch (e) {
     return { ok: false, code: null, timedOut: false, error: (e as Error).message };
   }
@@ -36,6 +47,11 @@ export async function runScript(argv: string[], timeoutMs: number): Promise<Scri
 }
 
 /** Fire-and-forget for notify scripts; the callback reports a failure for logging. */
-export function spawnNotify(argv: string[], onDone: (o: ScriptOutcome) => void, timeoutMs = 30_000): void {
-  void runScript(argv, timeoutMs).then(onDone);
+export function spawnNotify(
+  argv: string[],
+  onDone: (o: ScriptOutcome) => void,
+  timeoutMs = 30_000,
+  as?: Identity,
+): void {
+  void runScript(argv, timeoutMs, as).then(onDone);
 }

@@ -33,6 +33,8 @@ export interface ScriptConf {
   weight?: number;
   rise?: number;
   fall?: number;
+  /** `user NAME [GROUP]` */
+  user?: string;
 }
 
 export function keepalivedConf(opts: {
@@ -54,6 +56,7 @@ export function keepalivedConf(opts: {
     if (s.weight !== undefined) out.push(`  weight ${s.weight}`);
     if (s.rise !== undefined) out.push(`  rise ${s.rise}`);
     if (s.fall !== undefined) out.push(`  fall ${s.fall}`);
+    if (s.user !== undefined) out.push(`  user ${s.user}`);
     out.push("}", "");
   }
   for (const g of opts.syncGroups ?? []) {

@@ -1,6 +1,6 @@
 // Tracking (interfaces, scripts), notify scripts and sync groups, on a real kernel.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Agent, holders, startVigil, tempDir } from "./agents.ts";
 import { keepalivedConf } from "./confgen.ts";
@@ -136,6 +136,50 @@ describe("tracking, notify, sync groups", () => {
     expect(lines).toContain("INSTANCE VI_N BACKUP 200");
     expect(lines).toContain("INSTANCE VI_N MASTER 200");
     expect(await waitFor(() => existsSync(masterFile), 2000)).toBe(true);
+  });
+
+  test("script_user: notify and tracking scripts run as that user; a script's own user wins", async () => {
+    const l = twoNodes("suser");
+    const dir = tempDir("suser");
+    dirs.push(dir);
+    // the unprivileged users must be able to reach the scripts and write their results
+    chmodSync(dir, 0o777);
+    const notify = join(dir, "notify.sh");
+    const notifyOut = join(dir, "notify.out");
+    writeFileSync(notify, `#!/bin/sh\necho "$(id -u):$(id -g):$(id -G)" >> ${notifyOut}\n`, { mode: 0o755 });
+    const track = join(dir, "track.sh");
+    const trackOut = join(dir, "track.out");
+    writeFileSync(track, `#!/bin/sh\necho "$(id -u):$(id -g)" > ${trackOut}\n`, { mode: 0o755 });
+    const conf = keepalivedConf({
+      globals: ["script_user nobody", "enable_script_security"],
+      scripts: [{ name: "chk", script: track, interval: 1, user: "daemon" }],
+      instances: [
+        {
+          name: "VI_U",
+          priority: 200,
+          version: 3,
+          advertInt: 0.2,
+          vips: [`${VIP}/24`],
+          notify,
+          trackScripts: [{ name: "chk" }],
+        },
+      ],
+    });
+    vigil(l, "n1", conf);
+    const id = (...args: string[]) => l.exec(l.node("n1").ns, ["id", ...args]).stdout.trim();
+    const nobody = id("-u", "nobody");
+    const nogroup = id("-g", "nobody");
+    const daemonUid = id("-u", "daemon");
+    const daemonGid = id("-g", "daemon");
+    expect(await waitFor(() => existsSync(notifyOut) && existsSync(trackOut), 5000)).toBe(true);
+    // nobody's ids and no supplementary group (root's group 0 in particular is not inherited)
+    for (const line of readFileSync(notifyOut, "utf8").trim().split("\n")) {
+      const [u, g, groups] = line.split(":");
+      expect(u).toBe(nobody);
+      expect(g).toBe(nogroup);
+      expect((groups ?? "").split(" ")).not.toContain("0");
+    }
+    expect(readFileSync(trackOut, "utf8").trim()).toBe(`${daemonUid}:${daemonGid}`);
   });
 
   test("sync group: a fault on one member moves the whole group", async () => {
