@@ -197,6 +197,90 @@ describe("vigil VRRP on a real kernel", () => {
     expect(await waitHolder(l, ["n2"], "n2", 5000)).toBeGreaterThanOrEqual(0);
   });
 
+  test("unicast peer TTL range (vrrp_check_unicast_src): adverts outside min_ttl..max_ttl are dropped", async () => {
+    const l = nodes(2, "uttl");
+    const all = ["n1", "n2"];
+    // on one link the adverts arrive with TTL 255: a range that excludes it makes n2 deaf to n1
+    const conf = (p: number, me: number, peer: number, range: string) =>
+      keepalivedConf({
+        globals: ["vrrp_check_unicast_src"],
+        instances: [
+          {
+            priority: p,
+            version: 3,
+            advertInt: 0.2,
+            vips: [`${VIP}/24`],
+            unicastSrc: `192.0.2.${me}`,
+            unicastPeers: [`192.0.2.${peer} ${range}`],
+          },
+        ],
+      });
+    vigil(l, "n1", conf(200, 1, 2, "min_ttl 255 max_ttl 255"));
+    const deaf = vigil(l, "n2", conf(100, 2, 1, "min_ttl 1 max_ttl 254"));
+    // n2 hears nothing valid: it becomes master too
+    expect(await waitFor(() => holders(l, all, VIP).length === 2, 5000)).toBe(true);
+    await deaf.stop("SIGTERM", 3000);
+    agents.splice(agents.indexOf(deaf), 1);
+    expect(await waitHolder(l, all, "n1", 3000)).toBeGreaterThanOrEqual(0);
+    // the same group with 255 inside the range: one master
+    vigil(l, "n2", conf(100, 2, 1, "min_ttl 200 max_ttl 255"));
+    await sleep(1500);
+    expect(holders(l, all, VIP)).toEqual(["n1"]);
+  });
+
+  test("VIP options: brd, scope, label and dev reach the kernel as written", async () => {
+    const l = nodes(1, "vipopt");
+    l.exec(l.node("n1").ns, ["ip", "link", "add", "ex0", "type", "veth", "peer", "name", "ex1"]);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "ex0", "up"]);
+    l.exec(l.node("n1").ns, ["ip", "link", "set", "ex1", "up"]);
+    vigil(
+      l,
+      "n1",
+      keepalivedConf({
+        instances: [
+          {
+            priority: 255,
+            version: 3,
+            advertInt: 0.2,
+            vips: [
+              `${VIP}/24 brd 192.0.2.127 label eth0:vip`,
+              "198.51.100.7/24 dev ex0 scope link",
+              "203.0.113.9/32 scope host",
+            ],
+          },
+        ],
+      }),
+    );
+    interface AddrInfo {
+      local: string;
+      prefixlen: number;
+      broadcast?: string;
+      scope: string;
+      label?: string;
+    }
+    const addrs = (dev: string): AddrInfo[] => {
+      const out = l.exec(l.node("n1").ns, ["ip", "-j", "addr", "show", "dev", dev]).stdout;
+      return (JSON.parse(out) as { addr_info: AddrInfo[] }[]).flatMap((x) => x.addr_info);
+    };
+    expect(await waitFor(() => addrs("eth0").some((a) => a.local === VIP), 5000)).toBe(true);
+    expect(addrs("eth0").find((a) => a.local === VIP)).toMatchObject({
+      prefixlen: 24,
+      broadcast: "192.0.2.127",
+      scope: "global",
+      label: "eth0:vip",
+    });
+    expect(addrs("ex0").find((a) => a.local === "198.51.100.7")).toMatchObject({
+      prefixlen: 24,
+      scope: "link",
+    });
+    expect(addrs("eth0").find((a) => a.local === "203.0.113.9")).toMatchObject({
+      prefixlen: 32,
+      scope: "host",
+    });
+    // and nothing landed on the wrong device
+    expect(addrs("eth0").some((a) => a.local === "198.51.100.7")).toBe(false);
+  });
+
   test("unicast peers: elect and fail over without multicast", async () => {
     const l = nodes(2, "ucast");
     const all = ["n1", "n2"];
