@@ -1,19 +1,30 @@
 // `npm run demo`: a live lab in network namespaces. Two vigil nodes share a VIP, a client probes it
 // every 10 ms over UDP, and the demo kills the master (kill -9 of the whole agent and its link cut,
-// as when a host dies), lets the backup take over, then brings the master back so that it preempts. It shows who is master and the client's
-// success rate as it happens, and ends with the outage it measured.
+// as when a host dies), lets the backup take over, then brings the master back so that it preempts.
+// Where the kernel has IPVS, the two nodes are also the load balancers: the VIP is a UDP virtual
+// server (direct routing, rr, UDP_CHECK) in front of two backends, and the client's flows are spread
+// over them before and after the failover. It shows who is master and the client's success rate as it
+// happens, and ends with the outage it measured.
 // `npm run demo -- --once`: the same script without live redraw; prints the figures and exits 0 when
-// the failover worked.
+// the failover worked. `--slow` stretches every deadline for an emulated machine (the VM test).
 import { join } from "node:path";
 import { type Agent, startVigil } from "../test/lab/agents.ts";
 import { keepalivedConf } from "../test/lab/confgen.ts";
 import { isRoot, Lab, run, sleep } from "../test/lab/netns.ts";
 
 const once = process.argv.includes("--once");
+const slow = process.argv.includes("--slow");
 const live = !once && process.stdout.isTTY === true;
 const VIP = "192.0.2.100";
 const PORT = 7000;
 const ADVERT_INT = 0.5;
+const BACKENDS = [
+  { name: "b1", addr: "192.0.2.11" },
+  { name: "b2", addr: "192.0.2.12" },
+];
+/** deadlines scale on an emulated machine, where everything runs several times slower */
+const T = (ms: number) => (slow ? ms * 10 : ms);
+const agentArgs = slow ? ["--child-timeout", "60000"] : [];
 const root = join(import.meta.dir, "..");
 const fixture = (f: string) => join(root, "test", "lab", "fixtures", f);
 
@@ -24,6 +35,13 @@ function refuse(msg: string): never {
 
 if (!isRoot()) refuse("needs root (it creates network namespaces); run it as root or with sudo");
 if (run(["ip", "netns", "list"], { check: false }).code !== 0) refuse("`ip netns` is unavailable (iproute2)");
+
+/** IPVS present, or loadable as keepalived would load it */
+function ipvsAvailable(): boolean {
+  run(["sh", "-c", "command -v modprobe >/dev/null && modprobe -q ip_vs"], { check: false });
+  return run(["sh", "-c", "test -e /proc/net/ip_vs"], { check: false }).code === 0;
+}
+const lvs = ipvsAvailable();
 
 const lab = new Lab("demo");
 const agents: Agent[] = [];
@@ -43,11 +61,33 @@ process.on("SIGINT", () => {
   });
 });
 
+/** the load-balancing half: the VIP's UDP port spread over the backends, which answer directly */
+const virtualServer = [
+  `virtual_server ${VIP} ${PORT} {`,
+  "  delay_loop 1",
+  "  lb_algo rr",
+  "  lb_kind DR",
+  "  protocol UDP",
+  ...BACKENDS.flatMap((b) => [
+    `  real_server ${b.addr} ${PORT} {`,
+    "    UDP_CHECK {",
+    // an emulated machine can be busy for longer than a second at a time
+    `      connect_timeout ${slow ? 5 : 1}`,
+    `      retry ${slow ? 3 : 1}`,
+    "      payload 68656c6c6f",
+    "      require_reply",
+    "    }",
+    "  }",
+  ]),
+  "}",
+  "",
+].join("\n");
+
 const conf = (priority: number) =>
   keepalivedConf({
     routerId: `demo${priority}`,
     instances: [{ name: "VI_DEMO", priority, version: 3, advertInt: ADVERT_INT, vips: [`${VIP}/24`] }],
-  });
+  }) + (lvs ? virtualServer : "");
 
 const say = (s: string) => process.stdout.write(`${live ? "\r\x1b[K" : ""}${s}\n`);
 
@@ -86,22 +126,70 @@ async function waitMaster(node: string, timeoutMs: number): Promise<number> {
   return -1;
 }
 
+/**
+ * Ten new client flows through the VIP, and which backend answered each: rr over healthy backends.
+ * The directors check the backends every second, so the first flows may arrive before both passed.
+ */
+async function showBalance(director: string): Promise<void> {
+  let last = "";
+  const end = performance.now() + T(10_000);
+  while (performance.now() < end) {
+    const p = lab.spawn("client", [process.execPath, fixture("udp-flows.ts"), VIP, String(PORT), "10"]);
+    const out = await new Response(p.stdout as ReadableStream<Uint8Array>).text();
+    await p.exited;
+    const j = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
+      tally?: Record<string, number>;
+      lost?: number;
+    };
+    const tally = j.tally ?? {};
+    last = BACKENDS.map((b) => `${b.name} ${tally[b.name] ?? 0}`).join(", ");
+    if (BACKENDS.every((b) => (tally[b.name] ?? 0) > 0)) {
+      say(`load balancing through ${director}: 10 new client flows answered by ${last}`);
+      return;
+    }
+    await sleep(500);
+  }
+  throw new Error(`flows through ${director} did not reach every backend (last: ${last})`);
+}
+
 async function main(): Promise<number> {
-  say("vigil demo: two VRRP nodes (n1 priority 150, n2 priority 100) share 192.0.2.100; a client probes it");
-  const ipvs = run(["sh", "-c", "test -d /proc/net/ip_vs || grep -qw ip_vs /proc/modules"], { check: false });
-  if (ipvs.code !== 0) say("note: this kernel has no IPVS, so the demo shows VRRP failover alone (no LVS)");
+  say(
+    lvs
+      ? "vigil demo: two vigil nodes (n1 priority 150, n2 priority 100) share 192.0.2.100 and balance its UDP port over backends b1 and b2; a client probes it"
+      : "vigil demo: two VRRP nodes (n1 priority 150, n2 priority 100) share 192.0.2.100; a client probes it",
+  );
+  if (!lvs) say("note: this kernel has no IPVS, so the demo shows VRRP failover alone (no load balancing)");
   lab.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
   lab.addNode({ name: "n2", addrs: ["192.0.2.2/24"] });
   lab.addNode({ name: "client", addrs: ["192.0.2.50/24"] });
-  for (const n of ["n1", "n2"]) {
+  // without IPVS the nodes answer the probe themselves; with it, the backends do (direct routing:
+  // each holds the VIP on lo, and never answers ARP for it, the master does)
+  const servers = lvs ? BACKENDS.map((b) => b.name) : ["n1", "n2"];
+  if (lvs) {
+    for (const b of BACKENDS) {
+      const node = lab.addNode({ name: b.name, addrs: [`${b.addr}/24`] });
+      lab.exec(node.ns, [
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.all.arp_ignore=1",
+        "net.ipv4.conf.all.arp_announce=2",
+      ]);
+      lab.exec(node.ns, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
+    }
+  }
+  for (const n of servers) {
     helpers.push(
       lab.spawn(n, [process.execPath, fixture("udp-echo.ts"), String(PORT), n], { stdout: "ignore" }),
     );
   }
-  agents.push(startVigil(lab, "n1", conf(150)), startVigil(lab, "n2", conf(100)));
-  const elected = await waitMaster("n1", 10_000);
-  if (elected < 0) throw new Error("no master elected within 10 s");
+  agents.push(
+    startVigil(lab, "n1", conf(150), { args: agentArgs }),
+    startVigil(lab, "n2", conf(100), { args: agentArgs }),
+  );
+  const elected = await waitMaster("n1", T(10_000));
+  if (elected < 0) throw new Error(`no master elected within ${T(10_000) / 1000} s`);
   say(`election: n1 is master (${(elected / 1000).toFixed(1)} s after start)`);
+  if (lvs) await showBalance("n1");
 
   probe = lab.spawn("client", [
     process.execPath,
@@ -135,29 +223,30 @@ async function main(): Promise<number> {
   lab.setPort("n1", false);
   down.add("n1");
   let moved = -1;
-  while (performance.now() - tKill < 10_000) {
+  while (performance.now() - tKill < T(10_000)) {
     if (lab.hasAddress("n2", VIP)) {
       moved = performance.now() - tKill;
       break;
     }
     await sleep(5);
   }
-  if (moved < 0) throw new Error("n2 did not take over within 10 s");
+  if (moved < 0) throw new Error(`n2 did not take over within ${T(10_000) / 1000} s`);
   const masterDownMs = (3 * ADVERT_INT + ((256 - 100) * ADVERT_INT) / 256) * 1000;
   say(
     `n2 took the VIP ${moved.toFixed(0)} ms after the kill (its Master_Down_Interval: ${masterDownMs.toFixed(0)} ms)`,
   );
   await sleep(3000);
+  if (lvs) await showBalance("n2");
 
   say("recovery: n1 comes back (link up, agent restarted); it releases its stale VIP and preempts");
-  agents[0] = startVigil(lab, "n1", conf(150));
+  agents[0] = startVigil(lab, "n1", conf(150), { args: agentArgs });
   // as after a reboot, n1 must not answer for the VIP before its agent decided: wait for the release
   const t0 = performance.now();
-  while (lab.hasAddress("n1", VIP) && performance.now() - t0 < 5000) await sleep(10);
+  while (lab.hasAddress("n1", VIP) && performance.now() - t0 < T(5000)) await sleep(10);
   lab.setPort("n1", true);
   down.delete("n1");
-  const back = await waitMaster("n1", 10_000);
-  if (back < 0) throw new Error("n1 did not preempt within 10 s");
+  const back = await waitMaster("n1", T(10_000));
+  if (back < 0) throw new Error(`n1 did not preempt within ${T(10_000) / 1000} s`);
   say(`n1 is master again (${(back / 1000).toFixed(1)} s after restart)`);
   await sleep(2000);
 
@@ -180,6 +269,16 @@ try {
   code = await main();
 } catch (e) {
   say(`demo failed: ${(e as Error).message}`);
+  // without a terminal nobody watched it happen: leave what the agents said
+  if (once) {
+    for (const a of agents) process.stderr.write(`--- ${a.node}\n${a.output().slice(-6000)}\n`);
+    if (lvs) {
+      for (const n of ["n1", "n2"]) {
+        const t = run(["ip", "netns", "exec", lab.node(n).ns, "ipvsadm", "-Ln"], { check: false });
+        process.stderr.write(`--- ${n} ipvsadm -Ln\n${t.stdout}${t.stderr}\n`);
+      }
+    }
+  }
 }
 await cleanup();
 process.exit(code);
