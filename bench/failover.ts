@@ -6,7 +6,7 @@
 // --pcap keeps a capture of ARP and VRRP on the client's and both nodes' bridge ports (path on stderr).
 //
 // Topology (per implementation and mode): nodes a (priority 150, master) and b (100, backup) on a bridge,
-// a client c probing the VIP 192.0.2.100 with a UDP datagram every millisecond (bench/probe.ts; the
+// a client c probing the VIP 192.0.2.100 with a UDP datagram every millisecond (test/lab/fixtures/udp-probe.ts; the
 // echo server runs on a and b). Faults, each repeated N times:
 //   - link cut: a's bridge port goes down right after an advert from a crossed the wire (a is isolated;
 //     b must notice the missing adverts: the full Master_Down_Interval, every repetition);
@@ -34,6 +34,7 @@ type Impl = "vigil" | "keepalived";
 type Fault = "link cut" | "SIGTERM";
 
 const PORT = 9999;
+const PROBE = join(import.meta.dir, "..", "test", "lab", "fixtures", "udp-probe.ts");
 const CLIENT = "192.0.2.10";
 
 function arg(name: string, def: string): string {
@@ -81,13 +82,7 @@ class Prober {
   constructor(readonly lab: Lab) {}
 
   start(): void {
-    const p = this.lab.spawn("c", [
-      process.execPath,
-      join(import.meta.dir, "probe.ts"),
-      "client",
-      "192.0.2.100",
-      `${PORT}`,
-    ]);
+    const p = this.lab.spawn("c", [process.execPath, PROBE, "client", "192.0.2.100", `${PORT}`]);
     this.proc = p;
     this.received = 0;
     drain("probe client", p.stderr);
@@ -302,7 +297,7 @@ async function runSet(impl: Impl, v: Variant, reps: number): Promise<Record<Faul
     await g.addNodes();
     lab.addNode({ name: "c", addrs: [`${CLIENT}/24`] });
     for (const n of ["a", "b"]) {
-      const p = lab.spawn(n, [process.execPath, join(import.meta.dir, "probe.ts"), "serve", `${PORT}`], {
+      const p = lab.spawn(n, [process.execPath, PROBE, "serve", `${PORT}`], {
         stdout: "ignore",
       });
       drain(`echo server on ${n}`, p.stderr);
