@@ -753,6 +753,42 @@ class LvsChecker {
     });
   }
 
+  /**
+   * Where a check's packets come from. bindto/bind_port are applied (a socket's local address and
+   * port); bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) would need socket options that Bun's TCP and
+   * UDP sockets cannot set, so they are refused rather than silently dropped. keepalived's PING_CHECK
+   * itself ignores all four (check_ping.c opens its socket without them): vigil does the same and says so.
+   */
+  checkerSource(
+    ch: Exclude<CheckerModel, { type: "MISC_CHECK" }>,
+    name: string,
+    l: (f: string) => SourceLoc | undefined,
+  ): void {
+    const set = (
+      [
+        ["bindto", ch.bindto],
+        ["bind_port", ch.bindPort],
+        ["bind_if", ch.bindIf],
+        ["fwmark", ch.fwmark],
+      ] as const
+    ).filter(([, v]) => v !== undefined);
+    const field = { bindto: "bindto", bind_port: "bindPort", bind_if: "bindIf", fwmark: "fwmark" } as const;
+    for (const [kw] of set) {
+      if (ch.type === "PING_CHECK")
+        this.c.warn(l(field[kw]), `${name}: ${kw} is ignored (keepalived's PING_CHECK ignores it too)`);
+      else if (kw === "bind_if")
+        this.c.err(
+          l(field[kw]),
+          `${name}: bind_if is not supported by vigil (checks cannot be bound to an interface)`,
+        );
+      else if (kw === "fwmark")
+        this.c.err(
+          l(field[kw]),
+          `${name}: fwmark is not supported by vigil (checks cannot mark their packets)`,
+        );
+    }
+  }
+
   checker(
     _vs: VirtualServer,
     rs: RealServer,
@@ -772,9 +808,14 @@ class LvsChecker {
           l("bindto"),
           `${name}: bindto ${ch.bindto} and connect_ip ${ch.connectIp} are different families`,
         );
+      this.checkerSource(ch, name, l);
       const dst = parseIp(ch.connectIp ?? rs.address);
+      // keepalived needs bind_if to reach a link-local address, and vigil refuses bind_if (above)
       if (dst && dst.length === 16 && isLinkLocalV6(dst) && ch.bindIf === undefined)
-        this.c.err(at, `${name}: the link-local address ${ch.connectIp ?? rs.address} needs bind_if`);
+        this.c.err(
+          at,
+          `${name}: the link-local address ${ch.connectIp ?? rs.address} is not supported (keepalived needs bind_if for it)`,
+        );
     }
     if (ch.type === "UDP_CHECK" && ch.minReplyLength !== undefined && ch.maxReplyLength !== undefined) {
       if (ch.minReplyLength > ch.maxReplyLength)

@@ -155,6 +155,7 @@ export class LvsRuntime {
     generation = this.generation + 1,
   ): { added: number; changed: number; removed: number; kept: number } {
     if (this.stopped) throw new Error("LVS runtime stopped");
+    const prevCfg = this.cfg;
     this.cfg = cfg;
     this.generation = generation;
     const seen = new Set<string>();
@@ -184,13 +185,16 @@ export class LvsRuntime {
           this.scheduler.add({ rs: id, weight: configuredWeight(vs, rs), checkers: mapCheckers(rs, vs) });
       }
     }
+    const removedIds: string[] = [];
     for (const id of [...this.fingerprints.keys()]) {
       if (seen.has(id)) continue;
+      removedIds.push(id);
       this.fingerprints.delete(id);
       this.health.delete(id);
       this.scheduler.remove(id);
       stats.removed++;
     }
+    this.notifyRemoved(prevCfg, removedIds, new Set(cfg.virtualServers.map(virtualServerKey)));
     this.rsIndex = index;
     // services of the previous config stay owned for this reconcile so that removed ones get deleted
     for (const s of this.table?.services ?? []) this.owned.add(serviceKeyString(s.key));
@@ -200,6 +204,30 @@ export class LvsRuntime {
     if (!this.client) this.tryOpen();
     this.reconcileNow();
     return stats;
+  }
+
+  /**
+   * A reload removed real servers or whole virtual servers: keepalived (clear_diff_services ->
+   * clear_service_vs / clear_diff_rs -> clear_service_rs, not stopping) runs notify_down for each removed
+   * real server that was alive, omega or not, and quorum_down for a removed virtual server whose quorum
+   * was up. A real server removed from a virtual server that stays gets its quorum recomputed by the
+   * next computation like any other change.
+   */
+  private notifyRemoved(prevCfg: Config | null, removedIds: string[], vsKeys: Set<string>): void {
+    const plans = this.table?.virtualServers ?? [];
+    if (removedIds.length > 0) {
+      const removed = new Set(removedIds);
+      for (const plan of plans)
+        for (const r of plan.realServers) {
+          const cmd = this.rsIndex.get(r.id)?.notifyDown;
+          if (removed.has(r.id) && r.up && cmd) this.runScript(cmd, `notify_down ${r.id} (removed)`);
+        }
+    }
+    for (const plan of plans) {
+      if (vsKeys.has(plan.key) || !plan.quorumUp) continue;
+      const cmd = prevCfg?.virtualServers.find((v) => virtualServerKey(v) === plan.key)?.quorumDown;
+      if (cmd) this.runScript(cmd, `quorum_down ${plan.key} (removed)`);
+    }
   }
 
   /** Stops the checkers; leaves the kernel table in place (see the header). */
@@ -343,11 +371,12 @@ export class LvsRuntime {
     this.table = table;
     this.quorum = quorumStates(table);
     for (const plan of table.virtualServers) {
-      if (!plan.quorumChanged) continue;
+      const n = plan.quorumNotify;
+      if (!n) continue;
       const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === plan.key);
       this.deps.log.info(
         { vs: plan.key, weightSum: plan.weightSum, quorum: plan.quorum, hysteresis: plan.hysteresis },
-        plan.quorumUp ? "gained quorum" : "lost quorum",
+        n.up ? "gained quorum" : n.starting ? "starting with quorum down" : "lost quorum",
       );
       const cmd = plan.quorumUp ? vs?.quorumUp : vs?.quorumDown;
       if (cmd) this.runScript(cmd, `${plan.quorumUp ? "quorum_up" : "quorum_down"} ${plan.key}`);

@@ -5,7 +5,7 @@
 //   director br0 198.51.100.254/24 --veth-- lvsrs1..3 198.51.100.1..3, lvssorry 198.51.100.9
 // Real servers are busybox httpd (cheap to start under TCG) serving their own name; the client is
 // busybox wget in lvscli, one shell per batch of requests (each process start costs 35-100 ms here).
-// vigil runs as `bun agent/main.ts run` in this namespace, NAT, two services:
+// vigil runs as `vigil run` ($VIGIL_BIN, the compiled binary) in this namespace, NAT, two services:
 //   VIP:80   rr, 3 real servers, quorum 2, sorry_server 198.51.100.9
 //   VIP:8080 wrr, rs1 weight 3, rs2 weight 1
 // The tests are steps of one scenario and run in order.
@@ -174,27 +174,21 @@ let runNo = 0;
 function startVigil(): void {
   runNo++;
   vigilLog = `${WORK}/vigil-${runNo}.log`;
-  // `vigil run` when VIGIL_RUN=1; by default the real Watchdog with only the check child and a longer
-  // hello deadline (lvs-supervise.ts says why): the check child, our subject, is the compiled binary
+  // the real `vigil run` (watchdog, vrrp and check children), compiled as in production; under TCG a
+  // child's FFI set-up alone takes seconds, hence the long --child-timeout
   const bin = process.env["VIGIL_BIN"];
-  const viaRun = process.env["VIGIL_RUN"] === "1" || !bin;
-  const cmd = viaRun
-    ? [
-        ...(bin ? [bin] : [process.execPath, join(ROOT, "agent/main.ts")]),
-        "run",
-        "-f",
-        `${WORK}/keepalived.conf`,
-        "--state-dir",
-        `${WORK}/state`,
-        "--api",
-        `unix://${WORK}/api.sock`,
-      ]
-    : [
-        process.execPath,
-        join(import.meta.dir, "lvs-supervise.ts"),
-        `${WORK}/keepalived.conf`,
-        `${WORK}/state`,
-      ];
+  const cmd = [
+    ...(bin ? [bin] : [process.execPath, join(ROOT, "agent/main.ts")]),
+    "run",
+    "-f",
+    `${WORK}/keepalived.conf`,
+    "--state-dir",
+    `${WORK}/state`,
+    "--api",
+    `unix://${WORK}/api.sock`,
+    "--child-timeout",
+    "60000",
+  ];
   vigil = Bun.spawn(cmd, {
     stdout: Bun.file(vigilLog),
     stderr: Bun.file(`${vigilLog}.err`),
