@@ -62,6 +62,8 @@ export interface CheckerStatus {
 export interface RealServerStatus {
   rs: string;
   up: boolean;
+  /** ha_suspend: checks paused while the virtual server's address is not on this host */
+  suspended: boolean;
   weight?: number;
   checkers: CheckerStatus[];
 }
@@ -119,6 +121,7 @@ interface ServerState {
   up: boolean;
   effective: number;
   removed: boolean;
+  suspended: boolean;
 }
 
 export class CheckScheduler {
@@ -158,6 +161,7 @@ export class CheckScheduler {
       up: checkers.every((c) => c.isUp),
       effective: weight,
       removed: false,
+      suspended: false,
     };
     this.servers.set(def.rs, s);
     if (this.stopped) return;
@@ -182,12 +186,22 @@ export class CheckScheduler {
     for (const rs of [...this.servers.keys()]) this.remove(rs);
   }
 
+  /**
+   * ha_suspend: a suspended server's checkers keep their state and their timers, but a tick only
+   * re-arms itself for delay_loop (keepalived's disabled checker); a check in flight still reports.
+   */
+  suspend(rs: string, suspended: boolean): void {
+    const s = this.servers.get(rs);
+    if (s) s.suspended = suspended;
+  }
+
   status(rs: string): RealServerStatus | undefined {
     const s = this.servers.get(rs);
     if (!s) return undefined;
     return {
       rs,
       up: s.up,
+      suspended: s.suspended,
       ...(s.dynamic ? { weight: s.effective } : {}),
       checkers: s.checkers.map((c) => ({
         name: c.name,
@@ -206,6 +220,10 @@ export class CheckScheduler {
 
   private fire(s: ServerState, c: CheckerState): void {
     c.timer = null;
+    if (s.suspended) {
+      c.timer = setTimeout(() => this.fire(s, c), c.timing.delayLoopMs);
+      return;
+    }
     const started = nowMs();
     let p: Promise<CheckResult>;
     try {

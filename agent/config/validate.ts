@@ -627,6 +627,10 @@ class LvsChecker {
     if (vs.realServers.length === 0) this.c.err(vs.loc, `${name}: no real servers (real_server { ... })`);
     if (usesFwmark && vs.haSuspend)
       this.c.err(w("haSuspend"), `${name}: ha_suspend cannot be used with fwmarks`);
+    // keepalived 2.2.7 matches only a virtual server's own address (check_api.c addr_matches returns
+    // false for a group), so a group's checkers would stay suspended for ever
+    else if (vs.group !== undefined && vs.haSuspend)
+      this.c.err(w("haSuspend"), `${name}: ha_suspend needs the virtual server's own address, not a group`);
     if (hasAddrs) {
       if (vs.protocol === undefined)
         this.c.err(
