@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { tcpCheck } from "../../agent/check/tcp.ts";
+import { tcpCheck, tcpProbe } from "../../agent/check/tcp.ts";
+import type { CheckResult } from "../../agent/check/types.ts";
 import { canNetns, loopback, makeNetns, repoPath } from "./check-helpers.ts";
 
 describe("TCP_CHECK on loopback", () => {
@@ -27,6 +28,37 @@ describe("TCP_CHECK on loopback", () => {
     expect(r.latencyMs).toBeLessThan(1000);
     await Bun.sleep(20);
     expect(accepted).toBe(before + 1);
+  });
+
+  test("the callback path: 300 probes at once each report exactly once and leave no connection open", async () => {
+    let open = 0;
+    let closed = 0;
+    const l = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open() {
+          open++;
+        },
+        close() {
+          closed++;
+        },
+        data() {},
+      },
+    });
+    const calls = new Map<number, CheckResult[]>();
+    for (let i = 0; i < 300; i++)
+      tcpProbe({ type: "TCP_CHECK", conn: loopback(l.port) }, (r) => {
+        calls.set(i, [...(calls.get(i) ?? []), r]);
+      });
+    const end = Date.now() + 5000;
+    while ((calls.size < 300 || closed < open) && Date.now() < end) await Bun.sleep(10);
+    await Bun.sleep(50);
+    expect(calls.size).toBe(300);
+    expect([...calls.values()].every((rs) => rs.length === 1 && rs[0]!.ok)).toBe(true);
+    expect(open).toBe(300);
+    expect(closed).toBe(300);
+    l.stop(true);
   });
 
   test("IPv6 ::1", async () => {
