@@ -143,6 +143,7 @@ export class LvsRuntime {
   /** ha_suspend: whether each such virtual server's checkers run, and the poll that updates it */
   private haActive = new Map<string, boolean>();
   private haTimer: ReturnType<typeof setInterval> | null = null;
+  private haDumpFailing = false;
   private readonly defer: (fn: () => void) => void;
   private readonly notifyFn: (argv: string[], what: string) => void;
 
@@ -260,9 +261,12 @@ export class LvsRuntime {
     let host: HostAddress[];
     try {
       host = this.deps.hostAddresses ? this.deps.hostAddresses() : defaultHostAddresses();
+      this.haDumpFailing = false;
     } catch (e) {
-      // keep the last known state: a failed dump says nothing about the addresses
-      this.deps.log.error({ err: String(e) }, "ha_suspend: cannot read the host's addresses");
+      // keep the last known state: a failed dump says nothing about the addresses (logged once)
+      if (!this.haDumpFailing)
+        this.deps.log.error({ err: String(e) }, "ha_suspend: cannot read the host's addresses");
+      this.haDumpFailing = true;
       host = [];
       if (!all) return;
     }
