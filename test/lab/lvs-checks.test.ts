@@ -2,10 +2,13 @@
 //  - bindto: a TCP_CHECK bound to a source address reaches the backend from that address;
 //  - ha_suspend: the checks of a virtual server run only while its address is on the director, and
 //    stop and resume as the address goes and comes (keepalived 2.2.7's update_checker_activity).
+//  - scripts as keepalived runs them: quorum_up at start-up, and notify_down + quorum_down for a virtual
+//    server that a reload (SIGHUP) removes.
 // The backend (fixtures/lvs-sink.ts) prints every connection it accepts with its source.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Agent, cleanupDir, startVigil } from "./agents.ts";
+import { type Agent, cleanupDir, startVigil, tempDir } from "./agents.ts";
 import { isRoot, Lab, sleep, sweepStale, waitFor } from "./netns.ts";
 
 const DIR_ADDR = "192.0.2.1";
@@ -14,7 +17,24 @@ const VIP = "192.0.2.10";
 const RS = "192.0.2.20";
 const SUSPEND_PORT = 8001;
 const BIND_PORT = 8002;
+const NOTIFY_PORT = 8003;
 
+/** the virtual server that the reload removes; SCRIPT and LOG are filled in once the directory exists */
+const REMOVED = `virtual_server ${DIR_ADDR} 82 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum_up "SCRIPT qup"
+  quorum_down "SCRIPT qdown"
+  real_server ${RS} ${NOTIFY_PORT} {
+    notify_down "SCRIPT rsdown"
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`;
 const CONF = `virtual_server ${VIP} 80 {
   delay_loop 1
   lb_algo rr
@@ -42,6 +62,20 @@ virtual_server ${DIR_ADDR} 80 {
 `;
 
 let lab: Lab;
+let script = "";
+let scriptLog = "";
+let scratch = "";
+function tmpDirFor(): string {
+  scratch ||= tempDir("lvschk-scripts");
+  return scratch;
+}
+function scriptLines(): string[] {
+  try {
+    return readFileSync(scriptLog, "utf8").split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
 let vigil: Agent;
 let sink: Bun.Subprocess<"ignore", "pipe", "pipe">;
 const conns: { port: number; from: string; at: number }[] = [];
@@ -59,6 +93,7 @@ beforeAll(async () => {
     join(import.meta.dir, "fixtures", "lvs-sink.ts"),
     String(SUSPEND_PORT),
     String(BIND_PORT),
+    String(NOTIFY_PORT),
   ]);
   let ready = false;
   void (async () => {
@@ -76,7 +111,12 @@ beforeAll(async () => {
     }
   })();
   if (!(await waitFor(() => ready, 10_000))) throw new Error("the sink did not start");
-  vigil = startVigil(lab, "dir", CONF);
+  // notify scripts append their argument to a log the test reads
+  scriptLog = join(tmpDirFor(), "scripts.log");
+  script = join(tmpDirFor(), "notify.sh");
+  writeFileSync(script, `#!/bin/sh\necho "$1" >> ${scriptLog}\n`);
+  chmodSync(script, 0o755);
+  vigil = startVigil(lab, "dir", CONF + REMOVED.replaceAll("SCRIPT", script));
   const up = await vigil.waitLine((l) => l.includes("load balancing config applied"), 30_000);
   if (!up) throw new Error(`vigil did not apply its config:\n${vigil.output()}`);
 }, 60_000);
@@ -85,6 +125,7 @@ afterAll(async () => {
   await vigil?.stop();
   if (vigil) cleanupDir(vigil);
   sink?.kill();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
   await lab?.destroy();
 });
 
@@ -118,5 +159,21 @@ describe("lvs checkers in namespaces", () => {
     expect(count(SUSPEND_PORT, quiet)).toBe(0);
     // while the other virtual server kept being checked
     expect(count(BIND_PORT, quiet)).toBeGreaterThanOrEqual(2);
+  }, 40_000);
+
+  test("quorum_up at start-up; a reload that removes a virtual server runs notify_down and quorum_down", async () => {
+    // keepalived starts every virtual server with quorum down, so enough weight at start is a gain
+    expect(await waitFor(() => scriptLines().includes("qup"), 10_000)).toBe(true);
+    expect(await waitFor(() => count(NOTIFY_PORT) >= 1, 10_000)).toBe(true);
+    expect(scriptLines()).toEqual(["qup"]);
+    writeFileSync(join(vigil.dir, "vigil.conf"), CONF);
+    vigil.signal("SIGHUP");
+    expect(await waitFor(() => scriptLines().length >= 3, 15_000)).toBe(true);
+    expect(scriptLines()).toEqual(["qup", "rsdown", "qdown"]);
+    // and its checks stop
+    await sleep(1500);
+    const after = performance.now();
+    await sleep(2500);
+    expect(count(NOTIFY_PORT, after)).toBe(0);
   }, 40_000);
 });
