@@ -5,7 +5,11 @@
 // needs: one handler object shared by every connection (Bun keeps a per-socket `data` slot for the
 // check's context), one small context and one timer per check, and a callback instead of a promise
 // chain (tcpProbe; the scheduler calls it directly). A check with bindto/bind_port goes through
-// openStream's node:net path, which can choose the local address.
+// openStream's node:net path, which can choose the local address; one with bind_if or fwmark needs
+// socket options no JS socket API sets, and connects through ffi/tcp-connect.ts, polled every 2 ms
+// while such connects are pending (a few checkers use these options, not thousands).
+import { abortTcpConnect, pollTcpConnects, startTcpConnect } from "../../ffi/tcp-connect.ts";
+import { familyOf } from "../wire/ip.ts";
 import { errorCode, openStream } from "./stream.ts";
 import { type CheckResult, nowMs, type TcpCheckSpec } from "./types.ts";
 
@@ -55,6 +59,10 @@ function stripBrackets(ip: string): string {
 /** One TCP check; `done` is called exactly once. */
 export function tcpProbe(spec: TcpCheckSpec, done: Done): void {
   const conn = spec.conn;
+  if (conn.bindIf !== undefined || conn.mark !== undefined) {
+    sockoptProbe(spec, done);
+    return;
+  }
   if (conn.bindto !== undefined || conn.bindPort !== undefined) {
     boundProbe(spec, done);
     return;
@@ -97,6 +105,70 @@ function boundProbe(spec: TcpCheckSpec, done: Done): void {
   });
   // openStream may have reported synchronously before `abort` existed
   if (settled) abort();
+}
+
+interface RawProbe {
+  fd: number;
+  start: number;
+  deadline: number;
+  done: Done;
+}
+
+const rawPending: RawProbe[] = [];
+let rawScheduled = false;
+
+/** bind_if / fwmark: a non-blocking connect through ffi, completed by pollRaw(). */
+function sockoptProbe(spec: TcpCheckSpec, done: Done): void {
+  const conn = spec.conn;
+  const start = nowMs();
+  const dst = stripBrackets(conn.connectIp);
+  let fd: number;
+  try {
+    fd = startTcpConnect({
+      family: familyOf(dst) === 6 ? 6 : 4,
+      dst,
+      port: conn.connectPort,
+      ...(conn.bindto !== undefined ? { src: conn.bindto } : {}),
+      ...(conn.bindPort !== undefined ? { srcPort: conn.bindPort } : {}),
+      ...(conn.bindIf !== undefined ? { bindIf: conn.bindIf } : {}),
+      ...(conn.mark !== undefined ? { mark: conn.mark } : {}),
+    });
+  } catch (e) {
+    const r = { ok: false, reason: errorCode(e), latencyMs: nowMs() - start };
+    queueMicrotask(() => done(r));
+    return;
+  }
+  rawPending.push({ fd, start, deadline: start + conn.connectTimeoutMs, done });
+  if (!rawScheduled) {
+    rawScheduled = true;
+    setTimeout(pollRaw, 0);
+  }
+}
+
+function pollRaw(): void {
+  rawScheduled = false;
+  const batch = rawPending.splice(0);
+  let states: (string | null)[];
+  try {
+    states = pollTcpConnects(batch.map((p) => p.fd));
+  } catch (e) {
+    states = batch.map(() => errorCode(e));
+  }
+  const now = nowMs();
+  batch.forEach((p, i) => {
+    const st = states[i] ?? null;
+    if (st === null && now < p.deadline) {
+      rawPending.push(p);
+      return;
+    }
+    abortTcpConnect(p.fd);
+    const reason = st ?? "timeout";
+    p.done({ ok: reason === "connected", reason, latencyMs: now - p.start });
+  });
+  if (rawPending.length > 0) {
+    rawScheduled = true;
+    setTimeout(pollRaw, 2);
+  }
 }
 
 export function tcpCheck(spec: TcpCheckSpec): Promise<CheckResult> {

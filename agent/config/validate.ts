@@ -759,9 +759,10 @@ class LvsChecker {
 
   /**
    * Where a check's packets come from. bindto/bind_port are applied (a socket's local address and
-   * port); bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) would need socket options that Bun's TCP and
-   * UDP sockets cannot set, so they are refused rather than silently dropped. keepalived's PING_CHECK
-   * itself ignores all four (check_ping.c opens its socket without them): vigil does the same and says so.
+   * port). bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) are applied by TCP_CHECK, which connects
+   * through ffi/ for them; the other checkers' sockets (Bun's, node:tls) cannot set those options, so
+   * there they are refused rather than silently dropped. keepalived's PING_CHECK itself ignores all
+   * four (check_ping.c opens its socket without them): vigil does the same and says so.
    */
   checkerSource(
     ch: Exclude<CheckerModel, { type: "MISC_CHECK" }>,
@@ -780,16 +781,14 @@ class LvsChecker {
     for (const [kw] of set) {
       if (ch.type === "PING_CHECK")
         this.c.warn(l(field[kw]), `${name}: ${kw} is ignored (keepalived's PING_CHECK ignores it too)`);
+      else if (ch.type === "TCP_CHECK") continue;
       else if (kw === "bind_if")
         this.c.err(
           l(field[kw]),
-          `${name}: bind_if is not supported by vigil (checks cannot be bound to an interface)`,
+          `${name}: bind_if is not supported by vigil for ${ch.type} (TCP_CHECK only)`,
         );
       else if (kw === "fwmark")
-        this.c.err(
-          l(field[kw]),
-          `${name}: fwmark is not supported by vigil (checks cannot mark their packets)`,
-        );
+        this.c.err(l(field[kw]), `${name}: fwmark is not supported by vigil for ${ch.type} (TCP_CHECK only)`);
     }
   }
 
@@ -814,12 +813,8 @@ class LvsChecker {
         );
       this.checkerSource(ch, name, l);
       const dst = parseIp(ch.connectIp ?? rs.address);
-      // keepalived needs bind_if to reach a link-local address, and vigil refuses bind_if (above)
       if (dst && dst.length === 16 && isLinkLocalV6(dst) && ch.bindIf === undefined)
-        this.c.err(
-          at,
-          `${name}: the link-local address ${ch.connectIp ?? rs.address} is not supported (keepalived needs bind_if for it)`,
-        );
+        this.c.err(at, `${name}: the link-local address ${ch.connectIp ?? rs.address} needs bind_if`);
     }
     if (ch.type === "UDP_CHECK" && ch.minReplyLength !== undefined && ch.maxReplyLength !== undefined) {
       if (ch.minReplyLength > ch.maxReplyLength)

@@ -1,5 +1,7 @@
 // The check child's checkers on a real kernel, through `vigil run` in a lab namespace:
 //  - bindto: a TCP_CHECK bound to a source address reaches the backend from that address;
+//  - bind_if and fwmark (TCP_CHECK, through ffi): bound to eth0 the check passes; marked packets follow
+//    the policy route of their mark (here: unreachable), so that check fails without reaching the backend;
 //  - ha_suspend: the checks of a virtual server run only while its address is on the director, and
 //    stop and resume as the address goes and comes (keepalived 2.2.7's update_checker_activity).
 //  - scripts as keepalived runs them: quorum_up at start-up, and notify_down + quorum_down for a virtual
@@ -18,6 +20,10 @@ const RS = "192.0.2.20";
 const SUSPEND_PORT = 8001;
 const BIND_PORT = 8002;
 const NOTIFY_PORT = 8003;
+const BIND_IF_PORT = 8004;
+const MARKED_PORT = 8005;
+/** packets with this mark are routed by table 100, where the backend is unreachable */
+const UNROUTED_MARK = 9;
 
 /** the virtual server that the reload removes; SCRIPT and LOG are filled in once the directory exists */
 const REMOVED = `virtual_server ${DIR_ADDR} 82 {
@@ -35,7 +41,27 @@ const REMOVED = `virtual_server ${DIR_ADDR} 82 {
   }
 }
 `;
-const CONF = `virtual_server ${VIP} 80 {
+const CONF_SOCKOPT = `virtual_server ${DIR_ADDR} 83 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server ${RS} ${BIND_IF_PORT} {
+    TCP_CHECK {
+      connect_timeout 1
+      bind_if eth0
+      fwmark 7
+    }
+  }
+  real_server ${RS} ${MARKED_PORT} {
+    TCP_CHECK {
+      connect_timeout 1
+      fwmark ${UNROUTED_MARK}
+    }
+  }
+}
+`;
+const CONF = `${CONF_SOCKOPT}virtual_server ${VIP} 80 {
   delay_loop 1
   lb_algo rr
   lb_kind NAT
@@ -94,6 +120,8 @@ beforeAll(async () => {
     String(SUSPEND_PORT),
     String(BIND_PORT),
     String(NOTIFY_PORT),
+    String(BIND_IF_PORT),
+    String(MARKED_PORT),
   ]);
   let ready = false;
   void (async () => {
@@ -111,6 +139,9 @@ beforeAll(async () => {
     }
   })();
   if (!(await waitFor(() => ready, 10_000))) throw new Error("the sink did not start");
+  const dirNs = lab.node("dir").ns;
+  lab.exec(dirNs, ["ip", "rule", "add", "fwmark", String(UNROUTED_MARK), "table", "100"]);
+  lab.exec(dirNs, ["ip", "route", "add", "unreachable", `${RS}/32`, "table", "100"]);
   // notify scripts append their argument to a log the test reads
   scriptLog = join(tmpDirFor(), "scripts.log");
   script = join(tmpDirFor(), "notify.sh");
@@ -176,4 +207,20 @@ describe("lvs checkers in namespaces", () => {
     await sleep(2500);
     expect(count(NOTIFY_PORT, after)).toBe(0);
   }, 40_000);
+
+  test("bind_if eth0 + fwmark 7: checked and up; fwmark routed to unreachable: down, never reached", async () => {
+    expect(await waitFor(() => count(BIND_IF_PORT) >= 2, 10_000)).toBe(true);
+    const from = new Set(
+      conns.filter((c) => c.port === BIND_IF_PORT).map((c) => c.from.replace(/^::ffff:/, "")),
+    );
+    expect([...from]).toEqual([DIR_ADDR]);
+    const down = await vigil.waitLine(
+      (l) => l.includes("real server down") && l.includes(`${RS}:${MARKED_PORT}`),
+      10_000,
+    );
+    expect(down).not.toBeNull();
+    // the kernel refuses the marked connect at once: its route says unreachable
+    expect(down).toMatch(/EHOSTUNREACH|ENETUNREACH/);
+    expect(count(MARKED_PORT)).toBe(0);
+  }, 30_000);
 });

@@ -1186,16 +1186,16 @@ const CASES: Case[] = [
     why: "keepalived 2.2.7 never matches a group's addresses (addr_matches), so its checkers never run",
   },
   {
-    name: "bind_if on a TCP_CHECK",
+    name: "bind_if on a UDP_CHECK",
     conf: vs(
       "",
       undefined,
       undefined,
-      "  real_server 192.0.2.20 80 {\n    TCP_CHECK {\n      bind_if eth0 #<\n    }\n  }\n",
+      "  real_server 192.0.2.20 80 {\n    UDP_CHECK {\n      bind_if eth0 #<\n    }\n  }\n",
     ),
     msg: "bind_if is not supported by vigil",
     ka: "accepts",
-    why: "Bun's sockets cannot set SO_BINDTODEVICE: refused rather than ignored",
+    why: "only TCP_CHECK can set SO_BINDTODEVICE (through ffi): refused rather than ignored",
   },
   {
     name: "fwmark on an HTTP_GET",
@@ -1207,7 +1207,7 @@ const CASES: Case[] = [
     ),
     msg: "fwmark is not supported by vigil",
     ka: "accepts",
-    why: "Bun's sockets cannot set SO_MARK: refused rather than ignored",
+    why: "only TCP_CHECK can set SO_MARK (through ffi): refused rather than ignored",
   },
   {
     name: "port 0 without persistence",

@@ -2,11 +2,13 @@
 // real_server / checker sections read into `virtualServers` and `virtualServerGroups`, the same
 // model from YAML, the convert round trip, the diff the API will summarise, and robustness. The
 // broken-config table (with keepalived 2.2.7 as the oracle) is in config-errors.test.ts.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
+import { mapCheckers } from "../../agent/check/map.ts";
 import { diffInstances } from "../../agent/config/diff.ts";
 import { type LoadResult, loadConfigFile, parseConfigText, toYaml } from "../../agent/config/load.ts";
 import {
@@ -390,14 +392,20 @@ describe("checker source options", () => {
       bindPort: 40001,
     });
   });
-  test("bind_if and fwmark are refused at their line, for every connecting checker", () => {
-    for (const type of ["TCP_CHECK", "HTTP_GET", "SSL_GET", "DNS_CHECK", "UDP_CHECK"]) {
+  test("TCP_CHECK takes bind_if and fwmark, and maps them onto its connection", () => {
+    const c = mustConf(rsWith("TCP_CHECK", "   bind_if eth0\n   fwmark 7\n"));
+    expect(c.virtualServers[0]!.realServers[0]!.checkers[0]).toMatchObject({ bindIf: "eth0", fwmark: 7 });
+    const spec = mapCheckers(c.virtualServers[0]!.realServers[0]!, c.virtualServers[0]!)[0]!;
+    expect(spec.type === "TCP_CHECK" && spec.conn).toMatchObject({ bindIf: "eth0", mark: 7 });
+  });
+  test("bind_if and fwmark are refused at their line for the other connecting checkers", () => {
+    for (const type of ["HTTP_GET", "SSL_GET", "DNS_CHECK", "UDP_CHECK"]) {
       const url = type.endsWith("_GET") ? "   url {\n    path /\n   }\n" : "";
       const r = conf(rsWith(type, `${url}   bind_if eth0\n   fwmark 7\n`));
       const at = url ? 17 : 14;
       expect(errorsOf(r)).toEqual([
-        `${at}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: bind_if is not supported by vigil (checks cannot be bound to an interface)`,
-        `${at + 1}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: fwmark is not supported by vigil (checks cannot mark their packets)`,
+        `${at}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: bind_if is not supported by vigil for ${type} (TCP_CHECK only)`,
+        `${at + 1}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: fwmark is not supported by vigil for ${type} (TCP_CHECK only)`,
       ]);
     }
   });
