@@ -271,15 +271,18 @@ export class LvsRuntime {
       if (!all) return;
     }
     const next = haSuspendActive(cfg.virtualServers, host);
-    const changes = all ? [...next] : haSuspendChanges(this.haActive, next);
+    const changed = new Set(haSuspendChanges(this.haActive, next).map(([k]) => k));
     this.haActive = next;
-    for (const [key, active] of changes) {
+    for (const [key, active] of next) {
+      if (!all && !changed.has(key)) continue;
       const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === key);
       if (!vs) continue;
-      this.deps.log.info(
-        { vs: key, active },
-        active ? "activating health checkers" : "suspending health checkers",
-      );
+      // a reload re-applies every state (new checkers start enabled) but logs only what changed
+      if (changed.has(key))
+        this.deps.log.info(
+          { vs: key, active },
+          active ? "activating health checkers" : "suspending health checkers",
+        );
       for (const rs of vs.realServers) this.scheduler.suspend(rsId(vs, rs), !active);
     }
     this.haTimer ??= setInterval(() => this.haSuspend(false), this.deps.haSuspendPollMs ?? 1000);
