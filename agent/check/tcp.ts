@@ -34,8 +34,13 @@ function settle(p: Probe, ok: boolean, reason: string): void {
 
 const HANDLER: Bun.SocketHandler<Probe> = {
   open(s) {
-    s.data.sock = s;
-    settle(s.data, true, "connected");
+    const p = s.data;
+    // connected after the timeout fired: nobody waits for it any more
+    if (p.settled) s.terminate();
+    else {
+      p.sock = s;
+      settle(p, true, "connected");
+    }
   },
   data() {},
   end(s) {
@@ -74,14 +79,8 @@ export function tcpProbe(spec: TcpCheckSpec, done: Done): void {
     port: conn.connectPort,
     socket: HANDLER,
     data: p,
-  }).then(
-    (s) => {
-      // the promise can resolve after the timeout fired: that socket is closed here
-      if (p.settled) s.terminate();
-      else p.sock = s;
-    },
-    (err: unknown) => settle(p, false, errorCode(err)),
-  );
+    // the socket itself arrives in HANDLER.open; the promise matters only when it rejects
+  }).catch((err: unknown) => settle(p, false, errorCode(err)));
 }
 
 /** bindto / bind_port: node:net, which can bind the local end. */
