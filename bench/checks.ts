@@ -33,17 +33,38 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
-/** user+system CPU seconds of this process */
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
+interface Cpu {
+  /** user CPU seconds */
+  user: number;
+  /** system CPU seconds */
+  sys: number;
 }
 
-/** user+system CPU seconds of another process, from /proc (clock ticks of 1/100 s) */
-function procCpuSeconds(pid: number): number {
+/** user and system CPU seconds of this process */
+function cpuSeconds(): Cpu {
+  const u = process.cpuUsage();
+  return { user: u.user / 1e6, sys: u.system / 1e6 };
+}
+
+/** user and system CPU seconds of another process, from /proc (clock ticks of 1/100 s) */
+function procCpuSeconds(pid: number): Cpu {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+}
+
+function cpuSince(c0: Cpu, c1: Cpu): Cpu {
+  return { user: c1.user - c0.user, sys: c1.sys - c0.sys };
+}
+
+/** CPU microseconds per check, total and split: the figure that means something on a busy machine */
+function perCheck(cpu: Cpu, checks: number): { cpuUsPerCheck: number; userUs: number; sysUs: number } {
+  const n = Math.max(1, checks);
+  return {
+    cpuUsPerCheck: +(((cpu.user + cpu.sys) / n) * 1e6).toFixed(1),
+    userUs: +((cpu.user / n) * 1e6).toFixed(1),
+    sysUs: +((cpu.sys / n) * 1e6).toFixed(1),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -89,7 +110,7 @@ async function driveClosed(base: number, n: number, conc: number, seconds: numbe
   };
   await Promise.all(Array.from({ length: conc }, worker));
   const wall = (performance.now() - t0) / 1000;
-  emit({ mode: "closed", ok, failed, wall, cpu: cpuSeconds() - cpu0 });
+  emit({ mode: "closed", ok, failed, wall, cpu: cpuSince(cpu0, cpuSeconds()) });
   process.exit(0);
 }
 
@@ -121,7 +142,7 @@ async function driveSched(base: number, n: number, delayMs: number, seconds: num
   await Bun.sleep(seconds * 1000);
   sched.stop();
   const wall = (performance.now() - t0) / 1000;
-  emit({ mode: "sched", ok, failed, wall, cpu: cpuSeconds() - cpu0 });
+  emit({ mode: "sched", ok, failed, wall, cpu: cpuSince(cpu0, cpuSeconds()) });
   process.exit(0);
 }
 
@@ -178,7 +199,7 @@ interface DriveResult {
   ok: number;
   failed: number;
   wall: number;
-  cpu: number;
+  cpu: Cpu;
   /** accepts the listener counted between the driver's start and end lines */
   listened: number;
 }
@@ -250,9 +271,11 @@ async function runKeepalived(base: number, n: number, delayMs: number, seconds: 
     // keepalived waits BOOTSTRAP_DELAY (1 s) plus a warmup before its first checks
     await Bun.sleep(1000 + delayMs);
     const cpu0 = procCpuSeconds(checkerPid);
+    const a0 = l.accepts();
     const rate = await window(l, seconds);
-    const cpu = procCpuSeconds(checkerPid) - cpu0;
-    return { rate, cpuPerSec: cpu / (seconds + 0.25) };
+    const cpu = cpuSince(cpu0, procCpuSeconds(checkerPid));
+    // the window read the listener 250 ms after its end: count those checks with the CPU they used
+    return { rate, checks: l.accepts() - a0, cpu, cpuPerSec: (cpu.user + cpu.sys) / (seconds + 0.25) };
   } finally {
     ka.kill("SIGTERM");
     await ka.exited;
@@ -283,8 +306,8 @@ async function main(): Promise<void> {
       checksPerSec: Math.round(closedRate),
       listenerAcceptsPerSec: Math.round(lr),
       failed: c.failed,
-      cpuUtil: +(c.cpu / c.wall).toFixed(2),
-      cpuUsPerCheck: +((c.cpu / (c.ok + c.failed)) * 1e6).toFixed(1),
+      cpuUtil: +((c.cpu.user + c.cpu.sys) / c.wall).toFixed(2),
+      ...perCheck(c.cpu, c.ok + c.failed),
       concurrency: conc,
     };
 
@@ -303,8 +326,8 @@ async function main(): Promise<void> {
       checksPerSec: Math.round((s.ok + s.failed) / s.wall),
       listenerAcceptsPerSec: Math.round(sr),
       failed: s.failed,
-      cpuUtil: +(s.cpu / s.wall).toFixed(2),
-      cpuUsPerCheck: +((s.cpu / Math.max(1, s.ok + s.failed)) * 1e6).toFixed(1),
+      cpuUtil: +((s.cpu.user + s.cpu.sys) / s.wall).toFixed(2),
+      ...perCheck(s.cpu, s.ok + s.failed),
     };
 
     // 3. keepalived side by side
@@ -315,14 +338,13 @@ async function main(): Promise<void> {
         delayLoopMs: delayMs,
         listenerAcceptsPerSec: Math.round(k.rate),
         cpuUtil: +k.cpuPerSec.toFixed(2),
-        cpuUsPerCheck: +((k.cpuPerSec / Math.max(1, k.rate)) * 1e6).toFixed(1),
+        ...perCheck(k.cpu, k.checks),
       };
       const vs = results.scheduler as { listenerAcceptsPerSec: number; cpuUsPerCheck: number };
+      const ka = results.keepalived as { cpuUsPerCheck: number };
       results.ratio = {
         checksPerSec: +(vs.listenerAcceptsPerSec / Math.max(1, k.rate)).toFixed(2),
-        cpuPerCheck: +(vs.cpuUsPerCheck / Math.max(0.001, (k.cpuPerSec / Math.max(1, k.rate)) * 1e6)).toFixed(
-          2,
-        ),
+        cpuPerCheck: +(vs.cpuUsPerCheck / Math.max(0.001, ka.cpuUsPerCheck)).toFixed(2),
       };
     }
   } finally {

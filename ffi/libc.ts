@@ -11,6 +11,7 @@ const { i32, u32, u64, i64_fast: ssize, ptr: p, cstring } = FFIType;
 const defs = {
   socket: { args: [i32, i32, i32], returns: i32 },
   bind: { args: [i32, p, u32], returns: i32 },
+  connect: { args: [i32, p, u32], returns: i32 },
   setsockopt: { args: [i32, i32, i32, p, u32], returns: i32 },
   getsockopt: { args: [i32, i32, i32, p, p], returns: i32 },
   sendto: { args: [i32, p, u64, i32, p, u32], returns: ssize },

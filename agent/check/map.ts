@@ -64,6 +64,9 @@ function conn(c: Connecting, rs: RealServer, vs: VsDefaults): ConnectOptions {
   };
   if (c.bindto !== undefined) o.bindto = c.bindto;
   if (c.bindPort !== undefined) o.bindPort = c.bindPort;
+  // validate.ts allows these on TCP_CHECK only (the other checkers' sockets cannot set them)
+  if (c.bindIf !== undefined) o.bindIf = c.bindIf;
+  if (c.fwmark !== undefined) o.mark = c.fwmark;
   return o;
 }
 

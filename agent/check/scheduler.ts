@@ -14,13 +14,15 @@
 //    dynamic checkers that last reported a weight (keepalived's cur_weight), floored at 0; a failing or
 //    exit-0 script gives its share back.
 //
-// A callback fires when a real server's up state or effective weight changes. Each check is a promise;
-// only MISC_CHECK spawns a process.
+// A callback fires when a real server's up state or effective weight changes. Only MISC_CHECK spawns a
+// process. The per-check path is lean (it runs thousands of times a second): TCP_CHECK is called with a
+// callback rather than through promises, and each checker's timer and completion callbacks are made
+// once, when it is added, not per check.
 import { dnsCheck } from "./dns.ts";
 import { httpCheck } from "./http.ts";
 import { miscCheck } from "./misc.ts";
 import { pingCheck } from "./ping.ts";
-import { tcpCheck } from "./tcp.ts";
+import { type Done, tcpCheck, tcpProbe } from "./tcp.ts";
 import {
   type CheckerSpec,
   type CheckResult,
@@ -62,6 +64,8 @@ export interface CheckerStatus {
 export interface RealServerStatus {
   rs: string;
   up: boolean;
+  /** ha_suspend: checks paused while the virtual server's address is not on this host */
+  suspended: boolean;
   weight?: number;
   checkers: CheckerStatus[];
 }
@@ -97,6 +101,32 @@ export function runCheck(spec: CheckerSpec): Promise<CheckResult> {
   }
 }
 
+/** A check that reports through a callback, exactly once. */
+type RunCheckCb = (spec: CheckerSpec, done: Done) => void;
+
+function failure(e: unknown): CheckResult {
+  return { ok: false, reason: e instanceof Error ? e.message : String(e), latencyMs: 0 };
+}
+
+function promiseRunner(run: RunCheck): RunCheckCb {
+  return (spec, done) => {
+    let p: Promise<CheckResult>;
+    try {
+      p = run(spec);
+    } catch (e) {
+      done(failure(e));
+      return;
+    }
+    p.then(done, (e: unknown) => done(failure(e)));
+  };
+}
+
+const runAny = promiseRunner(runCheck);
+const defaultRunner: RunCheckCb = (spec, done) => {
+  if (spec.type === "TCP_CHECK") tcpProbe(spec, done);
+  else runAny(spec, done);
+};
+
 interface CheckerState {
   spec: CheckerSpec;
   name: string;
@@ -109,6 +139,11 @@ interface CheckerState {
   curWeight: number;
   last?: CheckResult;
   timer: ReturnType<typeof setTimeout> | null;
+  /** when the check in flight started */
+  started: number;
+  /** this checker's fire() and settle(), bound once */
+  onTimer: () => void;
+  onDone: Done;
 }
 
 interface ServerState {
@@ -119,16 +154,17 @@ interface ServerState {
   up: boolean;
   effective: number;
   removed: boolean;
+  suspended: boolean;
 }
 
 export class CheckScheduler {
   private readonly servers = new Map<string, ServerState>();
-  private readonly run: RunCheck;
+  private readonly run: RunCheckCb;
   private readonly random: () => number;
   private stopped = false;
 
   constructor(private readonly opts: SchedulerOptions) {
-    this.run = opts.run ?? runCheck;
+    this.run = opts.run ? promiseRunner(opts.run) : defaultRunner;
     this.random = opts.random ?? Math.random;
   }
 
@@ -148,6 +184,9 @@ export class CheckScheduler {
         retryIt: timing.retry,
         curWeight: 0,
         timer: null,
+        started: 0,
+        onTimer: noop,
+        onDone: noop,
       };
     });
     const s: ServerState = {
@@ -158,12 +197,17 @@ export class CheckScheduler {
       up: checkers.every((c) => c.isUp),
       effective: weight,
       removed: false,
+      suspended: false,
     };
+    for (const c of checkers) {
+      c.onTimer = () => this.fire(s, c);
+      c.onDone = (r) => this.settle(s, c, r);
+    }
     this.servers.set(def.rs, s);
     if (this.stopped) return;
     for (const c of checkers) {
       const warmup = c.timing.warmupMs > 0 ? c.timing.warmupMs * this.random() : 0;
-      c.timer = setTimeout(() => this.fire(s, c), warmup);
+      c.timer = setTimeout(c.onTimer, warmup);
     }
   }
 
@@ -182,12 +226,22 @@ export class CheckScheduler {
     for (const rs of [...this.servers.keys()]) this.remove(rs);
   }
 
+  /**
+   * ha_suspend: a suspended server's checkers keep their state and their timers, but a tick only
+   * re-arms itself for delay_loop (keepalived's disabled checker); a check in flight still reports.
+   */
+  suspend(rs: string, suspended: boolean): void {
+    const s = this.servers.get(rs);
+    if (s) s.suspended = suspended;
+  }
+
   status(rs: string): RealServerStatus | undefined {
     const s = this.servers.get(rs);
     if (!s) return undefined;
     return {
       rs,
       up: s.up,
+      suspended: s.suspended,
       ...(s.dynamic ? { weight: s.effective } : {}),
       checkers: s.checkers.map((c) => ({
         name: c.name,
@@ -206,26 +260,19 @@ export class CheckScheduler {
 
   private fire(s: ServerState, c: CheckerState): void {
     c.timer = null;
-    const started = nowMs();
-    let p: Promise<CheckResult>;
-    try {
-      p = this.run(c.spec);
-    } catch (e) {
-      p = Promise.resolve({ ok: false, reason: e instanceof Error ? e.message : String(e), latencyMs: 0 });
+    if (s.suspended) {
+      c.timer = setTimeout(c.onTimer, c.timing.delayLoopMs);
+      return;
     }
-    p.then(
-      (r) => this.settle(s, c, r, started),
-      (e: unknown) =>
-        this.settle(
-          s,
-          c,
-          { ok: false, reason: e instanceof Error ? e.message : String(e), latencyMs: 0 },
-          started,
-        ),
-    );
+    c.started = nowMs();
+    try {
+      this.run(c.spec, c.onDone);
+    } catch (e) {
+      c.onDone(failure(e));
+    }
   }
 
-  private settle(s: ServerState, c: CheckerState, r: CheckResult, started: number): void {
+  private settle(s: ServerState, c: CheckerState, r: CheckResult): void {
     if (s.removed) return;
     c.last = r;
     this.opts.onResult?.(s.rs, c.name, r);
@@ -261,8 +308,8 @@ export class CheckScheduler {
     }
     c.hasRun = true;
     if (changed) this.publish(s, c, r);
-    if (c.spec.type === "MISC_CHECK") delay = Math.max(0, delay - (nowMs() - started));
-    if (!this.stopped && !s.removed) c.timer = setTimeout(() => this.fire(s, c), delay);
+    if (c.spec.type === "MISC_CHECK") delay = Math.max(0, delay - (nowMs() - c.started));
+    if (!this.stopped && !s.removed) c.timer = setTimeout(c.onTimer, delay);
   }
 
   private publish(s: ServerState, c: CheckerState, r: CheckResult): void {
@@ -283,3 +330,5 @@ export class CheckScheduler {
     });
   }
 }
+
+function noop(): void {}

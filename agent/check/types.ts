@@ -16,6 +16,10 @@ export interface ConnectOptions {
   bindto?: string;
   /** bind_port: local source port */
   bindPort?: number;
+  /** bind_if: the interface the check's socket is bound to (SO_BINDTODEVICE); TCP_CHECK only */
+  bindIf?: string;
+  /** fwmark: firewall mark on the check's packets (SO_MARK); TCP_CHECK only */
+  mark?: number;
   /**
    * connect_timeout. keepalived times each step (connect, write, each read) separately; vigil bounds the
    * whole exchange with it (per url for HTTP_GET/SSL_GET), so a server that trickles bytes cannot hold a

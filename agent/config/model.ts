@@ -476,7 +476,7 @@ export const VirtualServer = z
     shFallback: z.boolean().default(false),
     mhPort: z.boolean().default(false),
     mhFallback: z.boolean().default(false),
-    /** do not program the service while the node is not VRRP master */
+    /** run the checkers only while the virtual server's address is on this host (agent/lvs/ha-suspend.ts) */
     haSuspend: z.boolean().default(false),
     realServers: z.array(RealServer).default([]),
     loc: SourceLoc.optional(),

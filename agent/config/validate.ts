@@ -626,6 +626,10 @@ class LvsChecker {
     if (vs.realServers.length === 0) this.c.err(vs.loc, `${name}: no real servers (real_server { ... })`);
     if (usesFwmark && vs.haSuspend)
       this.c.err(w("haSuspend"), `${name}: ha_suspend cannot be used with fwmarks`);
+    // keepalived 2.2.7 matches only a virtual server's own address (check_api.c addr_matches returns
+    // false for a group), so a group's checkers would stay suspended for ever
+    else if (vs.group !== undefined && vs.haSuspend)
+      this.c.err(w("haSuspend"), `${name}: ha_suspend needs the virtual server's own address, not a group`);
     if (hasAddrs) {
       if (vs.protocol === undefined)
         this.c.err(
@@ -752,6 +756,41 @@ class LvsChecker {
     });
   }
 
+  /**
+   * Where a check's packets come from. bindto/bind_port are applied (a socket's local address and
+   * port). bind_if (SO_BINDTODEVICE) and fwmark (SO_MARK) are applied by TCP_CHECK, which connects
+   * through ffi/ for them; the other checkers' sockets (Bun's, node:tls) cannot set those options, so
+   * there they are refused rather than silently dropped. keepalived's PING_CHECK itself ignores all
+   * four (check_ping.c opens its socket without them): vigil does the same and says so.
+   */
+  checkerSource(
+    ch: Exclude<CheckerModel, { type: "MISC_CHECK" }>,
+    name: string,
+    l: (f: string) => SourceLoc | undefined,
+  ): void {
+    const set = (
+      [
+        ["bindto", ch.bindto],
+        ["bind_port", ch.bindPort],
+        ["bind_if", ch.bindIf],
+        ["fwmark", ch.fwmark],
+      ] as const
+    ).filter(([, v]) => v !== undefined);
+    const field = { bindto: "bindto", bind_port: "bindPort", bind_if: "bindIf", fwmark: "fwmark" } as const;
+    for (const [kw] of set) {
+      if (ch.type === "PING_CHECK")
+        this.c.warn(l(field[kw]), `${name}: ${kw} is ignored (keepalived's PING_CHECK ignores it too)`);
+      else if (ch.type === "TCP_CHECK") continue;
+      else if (kw === "bind_if")
+        this.c.err(
+          l(field[kw]),
+          `${name}: bind_if is not supported by vigil for ${ch.type} (TCP_CHECK only)`,
+        );
+      else if (kw === "fwmark")
+        this.c.err(l(field[kw]), `${name}: fwmark is not supported by vigil for ${ch.type} (TCP_CHECK only)`);
+    }
+  }
+
   checker(
     _vs: VirtualServer,
     rs: RealServer,
@@ -771,6 +810,7 @@ class LvsChecker {
           l("bindto"),
           `${name}: bindto ${ch.bindto} and connect_ip ${ch.connectIp} are different families`,
         );
+      this.checkerSource(ch, name, l);
       const dst = parseIp(ch.connectIp ?? rs.address);
       if (dst && dst.length === 16 && isLinkLocalV6(dst) && ch.bindIf === undefined)
         this.c.err(at, `${name}: the link-local address ${ch.connectIp ?? rs.address} needs bind_if`);

@@ -76,6 +76,26 @@ export function initialHealth(vs: VirtualServer, rs: RealServer): RsHealth {
   return { up: !alpha };
 }
 
+/**
+ * Which quorum notification a computation makes, as keepalived 2.2.7 does (ipwrapper.c
+ * update_quorum_state, called with init at start-up and for a virtual server a reload adds): a virtual
+ * server starts with quorum down (set_quorum_states runs before any real server is alive), so starting
+ * with enough weight is "gained quorum" and runs quorum_up; starting below it runs quorum_down only when
+ * a sorry server is configured (it is being put in); later, every transition notifies.
+ */
+export type QuorumNotify = { up: boolean; starting: boolean };
+export function quorumNotification(
+  prev: boolean | undefined,
+  quorumUp: boolean,
+  hasSorryServer: boolean,
+): QuorumNotify | undefined {
+  if (prev === undefined) {
+    if (quorumUp || hasSorryServer) return { up: quorumUp, starting: true };
+    return undefined;
+  }
+  return prev === quorumUp ? undefined : { up: quorumUp, starting: false };
+}
+
 /** keepalived's quorum rule with hysteresis; `prev` undefined = starting. */
 export function nextQuorumUp(
   prev: boolean | undefined,
@@ -226,8 +246,10 @@ export interface VsPlan {
   hysteresis: number;
   weightSum: number;
   quorumUp: boolean;
-  /** quorum changed in this computation (false on the first one: keepalived notifies transitions) */
+  /** quorum changed in this computation (false on the first one of a virtual server) */
   quorumChanged: boolean;
+  /** which quorum script this computation runs, if any (quorumNotification) */
+  quorumNotify?: QuorumNotify;
   /** the sorry server is serving instead of the real servers */
   sorryActive: boolean;
   realServers: RsPlan[];
@@ -341,7 +363,7 @@ export function computeDesired(
       }
       services.push(svc);
     }
-    plans.push({
+    const plan: VsPlan = {
       key,
       services: slots.map((s) => s.key),
       quorum: vs.quorum,
@@ -352,7 +374,10 @@ export function computeDesired(
       sorryActive,
       realServers: rsPlans,
       errors,
-    });
+    };
+    const notify = quorumNotification(prev, quorumUp, vs.sorryServer !== undefined);
+    if (notify) plan.quorumNotify = notify;
+    plans.push(plan);
   }
   return { services, virtualServers: plans };
 }

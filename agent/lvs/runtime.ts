@@ -26,6 +26,7 @@ import {
 } from "../check/scheduler.ts";
 import { realServerFingerprint } from "../config/diff.ts";
 import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
+import { Kernel } from "../net/kernel.ts";
 import type { Logger } from "../observe/log.ts";
 import { spawnNotify, splitCommand } from "../vrrp/scripts.ts";
 import { destKeyString, serviceKeyString } from "../wire/ipvs.ts";
@@ -37,6 +38,7 @@ import {
   type RsHealth,
   rsId,
 } from "./desired.ts";
+import { type HostAddress, haSuspendActive, haSuspendChanges } from "./ha-suspend.ts";
 import { applyOps, type IpvsClient, IpvsError, openIpvs, readTable } from "./ipvs-client.ts";
 import { type IpvsOp, type KernelService, reconcile } from "./reconcile.ts";
 
@@ -52,7 +54,7 @@ function opCounts(ops: readonly IpvsOp[]): { ops: number; add: number; edit: num
 }
 
 /** The part of CheckScheduler the runtime uses (a fake in tests is fine). */
-export type Scheduler = Pick<CheckScheduler, "add" | "remove" | "stop" | "status" | "keys">;
+export type Scheduler = Pick<CheckScheduler, "add" | "remove" | "stop" | "status" | "keys" | "suspend">;
 
 export interface LvsRuntimeDeps {
   log: Logger;
@@ -68,6 +70,10 @@ export interface LvsRuntimeDeps {
   defer?: (fn: () => void) => void;
   /** called after each reconcile (the child publishes state) */
   onUpdate?: () => void;
+  /** this host's addresses, for ha_suspend; default: an rtnetlink address dump */
+  hostAddresses?: () => HostAddress[];
+  /** how often ha_suspend looks at the host's addresses; default 1000 ms */
+  haSuspendPollMs?: number;
 }
 
 export type IpvsState = "ok" | "unavailable" | "error";
@@ -83,6 +89,8 @@ export interface RsStatus {
   /** present in the kernel's table after the last reconcile (per service: all services of the vs) */
   inKernel: boolean;
   kernelWeight?: number;
+  /** ha_suspend: checks paused while the virtual server's address is not on this host */
+  suspended: boolean;
   checkers: CheckerStatus[];
 }
 
@@ -132,6 +140,10 @@ export class LvsRuntime {
   private programmedOnce = false;
   private stopped = false;
   private lastReconcile: LvsStatus["lastReconcile"];
+  /** ha_suspend: whether each such virtual server's checkers run, and the poll that updates it */
+  private haActive = new Map<string, boolean>();
+  private haTimer: ReturnType<typeof setInterval> | null = null;
+  private haDumpFailing = false;
   private readonly defer: (fn: () => void) => void;
   private readonly notifyFn: (argv: string[], what: string) => void;
 
@@ -155,6 +167,7 @@ export class LvsRuntime {
     generation = this.generation + 1,
   ): { added: number; changed: number; removed: number; kept: number } {
     if (this.stopped) throw new Error("LVS runtime stopped");
+    const prevCfg = this.cfg;
     this.cfg = cfg;
     this.generation = generation;
     const seen = new Set<string>();
@@ -184,14 +197,18 @@ export class LvsRuntime {
           this.scheduler.add({ rs: id, weight: configuredWeight(vs, rs), checkers: mapCheckers(rs, vs) });
       }
     }
+    const removedIds: string[] = [];
     for (const id of [...this.fingerprints.keys()]) {
       if (seen.has(id)) continue;
+      removedIds.push(id);
       this.fingerprints.delete(id);
       this.health.delete(id);
       this.scheduler.remove(id);
       stats.removed++;
     }
+    this.notifyRemoved(prevCfg, removedIds, new Set(cfg.virtualServers.map(virtualServerKey)));
     this.rsIndex = index;
+    this.haSuspend(true);
     // services of the previous config stay owned for this reconcile so that removed ones get deleted
     for (const s of this.table?.services ?? []) this.owned.add(serviceKeyString(s.key));
     // a virtual server that left the config forgets its quorum state (it starts over if it comes back)
@@ -202,10 +219,80 @@ export class LvsRuntime {
     return stats;
   }
 
+  /**
+   * A reload removed real servers or whole virtual servers: keepalived (clear_diff_services ->
+   * clear_service_vs / clear_diff_rs -> clear_service_rs, not stopping) runs notify_down for each removed
+   * real server that was alive, omega or not, and quorum_down for a removed virtual server whose quorum
+   * was up. A real server removed from a virtual server that stays gets its quorum recomputed by the
+   * next computation like any other change.
+   */
+  private notifyRemoved(prevCfg: Config | null, removedIds: string[], vsKeys: Set<string>): void {
+    const plans = this.table?.virtualServers ?? [];
+    if (removedIds.length > 0) {
+      const removed = new Set(removedIds);
+      for (const plan of plans)
+        for (const r of plan.realServers) {
+          const cmd = this.rsIndex.get(r.id)?.notifyDown;
+          if (removed.has(r.id) && r.up && cmd) this.runScript(cmd, `notify_down ${r.id} (removed)`);
+        }
+    }
+    for (const plan of plans) {
+      if (vsKeys.has(plan.key) || !plan.quorumUp) continue;
+      const cmd = prevCfg?.virtualServers.find((v) => virtualServerKey(v) === plan.key)?.quorumDown;
+      if (cmd) this.runScript(cmd, `quorum_down ${plan.key} (removed)`);
+    }
+  }
+
+  /**
+   * Suspends or resumes the checkers of ha_suspend virtual servers from the host's addresses
+   * (agent/lvs/ha-suspend.ts). After a config change every real server is set (new checkers start
+   * enabled); on a poll only the virtual servers whose address came or went.
+   */
+  private haSuspend(all: boolean): void {
+    const cfg = this.cfg;
+    if (!cfg || this.stopped) return;
+    const using = cfg.virtualServers.some((v) => v.haSuspend);
+    if (!using) {
+      if (this.haTimer) clearInterval(this.haTimer);
+      this.haTimer = null;
+      this.haActive = new Map();
+      return;
+    }
+    let host: HostAddress[];
+    try {
+      host = this.deps.hostAddresses ? this.deps.hostAddresses() : defaultHostAddresses();
+      this.haDumpFailing = false;
+    } catch (e) {
+      // keep the last known state: a failed dump says nothing about the addresses (logged once)
+      if (!this.haDumpFailing)
+        this.deps.log.error({ err: String(e) }, "ha_suspend: cannot read the host's addresses");
+      this.haDumpFailing = true;
+      host = [];
+      if (!all) return;
+    }
+    const next = haSuspendActive(cfg.virtualServers, host);
+    const changed = new Set(haSuspendChanges(this.haActive, next).map(([k]) => k));
+    this.haActive = next;
+    for (const [key, active] of next) {
+      if (!all && !changed.has(key)) continue;
+      const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === key);
+      if (!vs) continue;
+      // a reload re-applies every state (new checkers start enabled) but logs only what changed
+      if (changed.has(key))
+        this.deps.log.info(
+          { vs: key, active },
+          active ? "activating health checkers" : "suspending health checkers",
+        );
+      for (const rs of vs.realServers) this.scheduler.suspend(rsId(vs, rs), !active);
+    }
+    this.haTimer ??= setInterval(() => this.haSuspend(false), this.deps.haSuspendPollMs ?? 1000);
+  }
+
   /** Stops the checkers; leaves the kernel table in place (see the header). */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.haTimer) clearInterval(this.haTimer);
     this.scheduler.stop();
     const plans = this.table?.virtualServers ?? [];
     for (const plan of plans) {
@@ -256,6 +343,7 @@ export class LvsRuntime {
             weight: r.weight,
             inTable: r.inTable,
             inKernel: kernelWeight !== undefined,
+            suspended: this.scheduler.status(r.id)?.suspended ?? false,
             checkers: this.scheduler.status(r.id)?.checkers ?? [],
           };
           if (r.tableWeight !== undefined) out.tableWeight = r.tableWeight;
@@ -343,11 +431,12 @@ export class LvsRuntime {
     this.table = table;
     this.quorum = quorumStates(table);
     for (const plan of table.virtualServers) {
-      if (!plan.quorumChanged) continue;
+      const n = plan.quorumNotify;
+      if (!n) continue;
       const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === plan.key);
       this.deps.log.info(
         { vs: plan.key, weightSum: plan.weightSum, quorum: plan.quorum, hysteresis: plan.hysteresis },
-        plan.quorumUp ? "gained quorum" : "lost quorum",
+        n.up ? "gained quorum" : n.starting ? "starting with quorum down" : "lost quorum",
       );
       const cmd = plan.quorumUp ? vs?.quorumUp : vs?.quorumDown;
       if (cmd) this.runScript(cmd, `${plan.quorumUp ? "quorum_up" : "quorum_down"} ${plan.key}`);
@@ -416,4 +505,10 @@ export class LvsRuntime {
       this.deps.log.error({ err: this.ipvsError }, "IPVS reconcile failed");
     }
   }
+}
+
+let hostKernel: Kernel | null = null;
+function defaultHostAddresses(): HostAddress[] {
+  hostKernel ??= Kernel.open();
+  return hostKernel.addresses().map((a) => ({ family: a.family, address: a.address }));
 }

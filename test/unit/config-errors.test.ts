@@ -1179,6 +1179,37 @@ const CASES: Case[] = [
     kaMsg: "cannot use ha_suspend with fwmarks",
   },
   {
+    name: "ha_suspend on a group service",
+    conf: `${vs("  ha_suspend #<\n", undefined, "group G")}virtual_server_group G {\n  192.0.2.10 80\n}\n`,
+    msg: "ha_suspend needs the virtual server's own address",
+    ka: "accepts",
+    why: "keepalived 2.2.7 never matches a group's addresses (addr_matches), so its checkers never run",
+  },
+  {
+    name: "bind_if on a UDP_CHECK",
+    conf: vs(
+      "",
+      undefined,
+      undefined,
+      "  real_server 192.0.2.20 80 {\n    UDP_CHECK {\n      bind_if eth0 #<\n    }\n  }\n",
+    ),
+    msg: "bind_if is not supported by vigil",
+    ka: "accepts",
+    why: "only TCP_CHECK can set SO_BINDTODEVICE (through ffi): refused rather than ignored",
+  },
+  {
+    name: "fwmark on an HTTP_GET",
+    conf: vs(
+      "",
+      undefined,
+      undefined,
+      "  real_server 192.0.2.20 80 {\n    HTTP_GET {\n      url {\n        path /\n      }\n      fwmark 3 #<\n    }\n  }\n",
+    ),
+    msg: "fwmark is not supported by vigil",
+    ka: "accepts",
+    why: "only TCP_CHECK can set SO_MARK (through ffi): refused rather than ignored",
+  },
+  {
     name: "port 0 without persistence",
     conf: vs("", undefined, "192.0.2.10 0 #<"),
     msg: "only valid for persistent services",

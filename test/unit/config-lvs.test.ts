@@ -2,11 +2,13 @@
 // real_server / checker sections read into `virtualServers` and `virtualServerGroups`, the same
 // model from YAML, the convert round trip, the diff the API will summarise, and robustness. The
 // broken-config table (with keepalived 2.2.7 as the oracle) is in config-errors.test.ts.
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
+import { mapCheckers } from "../../agent/check/map.ts";
 import { diffInstances } from "../../agent/config/diff.ts";
 import { type LoadResult, loadConfigFile, parseConfigText, toYaml } from "../../agent/config/load.ts";
 import {
@@ -139,8 +141,6 @@ describe("keepalived.conf -> model", () => {
     expect(web.realServers[1]!.checkers[1]).toMatchObject({
       connectIp: "192.0.2.13",
       connectPort: 22,
-      bindIf: "eth0",
-      fwmark: 9,
     });
     const dns = c.virtualServers[1]!;
     expect(dns).toMatchObject({ lbAlgo: "sh", shPort: true, shFallback: true, lbKind: "DR", ops: true });
@@ -379,6 +379,43 @@ virtualServers:
     expect(errorsOf(yaml(group))).toContain(
       "7: virtual_server group NOPE: virtual_server_group NOPE is not defined",
     );
+  });
+});
+
+describe("checker source options", () => {
+  const rsWith = (type: string, body: string) =>
+    vsConf(`${BASIC} real_server 192.0.2.20 80 {\n  ${type} {\n${body}  }\n }\n`);
+  test("bindto and bind_port are taken and reach the checker's connection", () => {
+    const c = mustConf(rsWith("TCP_CHECK", "   bindto 192.0.2.1\n   bind_port 40001\n"));
+    expect(c.virtualServers[0]!.realServers[0]!.checkers[0]).toMatchObject({
+      bindto: "192.0.2.1",
+      bindPort: 40001,
+    });
+  });
+  test("TCP_CHECK takes bind_if and fwmark, and maps them onto its connection", () => {
+    const c = mustConf(rsWith("TCP_CHECK", "   bind_if eth0\n   fwmark 7\n"));
+    expect(c.virtualServers[0]!.realServers[0]!.checkers[0]).toMatchObject({ bindIf: "eth0", fwmark: 7 });
+    const spec = mapCheckers(c.virtualServers[0]!.realServers[0]!, c.virtualServers[0]!)[0]!;
+    expect(spec.type === "TCP_CHECK" && spec.conn).toMatchObject({ bindIf: "eth0", mark: 7 });
+  });
+  test("bind_if and fwmark are refused at their line for the other connecting checkers", () => {
+    for (const type of ["HTTP_GET", "SSL_GET", "DNS_CHECK", "UDP_CHECK"]) {
+      const url = type.endsWith("_GET") ? "   url {\n    path /\n   }\n" : "";
+      const r = conf(rsWith(type, `${url}   bind_if eth0\n   fwmark 7\n`));
+      const at = url ? 17 : 14;
+      expect(errorsOf(r)).toEqual([
+        `${at}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: bind_if is not supported by vigil for ${type} (TCP_CHECK only)`,
+        `${at + 1}: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: ${type}: fwmark is not supported by vigil for ${type} (TCP_CHECK only)`,
+      ]);
+    }
+  });
+  test("PING_CHECK: all four are ignored with a warning, as keepalived ignores them", () => {
+    const r = conf(rsWith("PING_CHECK", "   bindto 192.0.2.1\n   fwmark 7\n"));
+    if (!r.ok) throw new Error(errorsOf(r).join("\n"));
+    expect(r.warnings.map((w) => `${w.line}: ${w.message}`)).toEqual([
+      "14: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: PING_CHECK: bindto is ignored (keepalived's PING_CHECK ignores it too)",
+      "15: virtual_server 192.0.2.10:80/TCP: real_server 192.0.2.20 80: PING_CHECK: fwmark is ignored (keepalived's PING_CHECK ignores it too)",
+    ]);
   });
 });
 

@@ -10,6 +10,7 @@ import {
   expandRange,
   granularityPrefix,
   nextQuorumUp,
+  quorumNotification,
   quorumStates,
   type RsHealth,
   rsId,
@@ -523,5 +524,21 @@ describe("with reconcile", () => {
         },
       ),
     );
+  });
+});
+
+describe("quorumNotification (keepalived update_quorum_state)", () => {
+  test("every case", () => {
+    const cases: [boolean | undefined, boolean, boolean, ReturnType<typeof quorumNotification>][] = [
+      [undefined, true, false, { up: true, starting: true }],
+      [undefined, true, true, { up: true, starting: true }],
+      [undefined, false, true, { up: false, starting: true }],
+      [undefined, false, false, undefined],
+      [true, true, true, undefined],
+      [false, false, true, undefined],
+      [true, false, false, { up: false, starting: false }],
+      [false, true, false, { up: true, starting: false }],
+    ];
+    for (const [prev, up, sorry, want] of cases) expect(quorumNotification(prev, up, sorry)).toEqual(want);
   });
 });

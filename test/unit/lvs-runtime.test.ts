@@ -278,6 +278,78 @@ describe("restart and reload", () => {
   });
 });
 
+describe("notifications as keepalived 2.2.7 makes them (ipwrapper.c)", () => {
+  const Q = { quorumUp: "/bin/qup", quorumDown: "/bin/qdown" };
+  const OTHER: VsIn = {
+    address: VIP,
+    port: 8080,
+    protocol: "TCP",
+    lbAlgo: "rr",
+    lbKind: "NAT",
+    quorumUp: "/bin/qup2",
+    realServers: [{ address: RS2, checkers: [CHECK], notifyDown: "/bin/down rs2@8080" }],
+  };
+
+  test("start-up with enough weight: quorum_up once (gained quorum from the initial down)", async () => {
+    const h = harness();
+    h.rt.apply(cfg({ quorum: 2, ...Q }), 1);
+    await sleep(50);
+    expect(h.scripts).toEqual([`/bin/qup | quorum_up ${VIP}:80/TCP`]);
+    h.rt.stop();
+  });
+
+  test("start-up below quorum: quorum_down with a sorry server, nothing without one", () => {
+    // alpha: the servers start down, so the initial weight is 0
+    const h = harness();
+    h.rt.apply(cfg({ alpha: true, sorryServer: { address: SORRY }, ...Q }), 1);
+    expect(h.scripts).toEqual([`/bin/qdown | quorum_down ${VIP}:80/TCP`]);
+    expect(h.logs.some((l) => l["msg"] === "starting with quorum down")).toBe(true);
+    h.rt.stop();
+    const h2 = harness();
+    h2.rt.apply(cfg({ alpha: true, ...Q }), 1);
+    expect(h2.scripts).toEqual([]);
+    h2.rt.stop();
+  });
+
+  test("a virtual server removed by a reload: notify_down for its alive servers, quorum_down, omega or not", async () => {
+    const h = harness();
+    h.rt.apply(cfg({ ...Q }, [OTHER]), 1);
+    await until(() => h.rt.status().virtualServers[0]!.realServers.every((r) => r.checkers[0]?.hasRun));
+    h.scripts.length = 0;
+    // the second virtual server stays and is not notified
+    h.rt.apply(Config.parse({ virtualServers: [OTHER] }), 2);
+    expect(h.scripts).toEqual([
+      `/bin/down rs1 | notify_down ${VIP}:80/TCP -> ${RS1}:80 (removed)`,
+      `/bin/qdown | quorum_down ${VIP}:80/TCP (removed)`,
+    ]);
+    expect(h.kernel.table.has(`tcp ${VIP}:80`)).toBe(false);
+    h.rt.stop();
+  });
+
+  test("a removed server that was already down gets no second notify_down; quorum down: no quorum_down", async () => {
+    const h = harness();
+    h.rt.apply(cfg({ quorum: 2, ...Q }, [OTHER]), 1);
+    h.alive.delete(RS1);
+    await until(() => h.scripts.includes(`/bin/qdown | quorum_down ${VIP}:80/TCP`));
+    h.scripts.length = 0;
+    h.rt.apply(Config.parse({ virtualServers: [OTHER] }), 2);
+    expect(h.scripts).toEqual([]);
+    h.rt.stop();
+  });
+
+  test("a real server removed from a virtual server that stays: notify_down; a virtual server added: start-up rules", () => {
+    const h = harness();
+    h.rt.apply(cfg({ ...Q }), 1);
+    h.scripts.length = 0;
+    h.rt.apply(cfg({ ...Q, realServers: [{ address: RS2, checkers: [CHECK] }] }, [OTHER]), 2);
+    expect(h.scripts).toEqual([
+      `/bin/down rs1 | notify_down ${VIP}:80/TCP -> ${RS1}:80 (removed)`,
+      `/bin/qup2 | quorum_up ${VIP}:8080/TCP`,
+    ]);
+    h.rt.stop();
+  });
+});
+
 describe("no IPVS", () => {
   test("unavailable: logged once, reported, checks keep running, reloads do not throw", async () => {
     const kernel = new FakeIpvsKernel();

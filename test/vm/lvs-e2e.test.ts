@@ -4,9 +4,6 @@
 // Each guest step is reported here as a test. If the VM cannot boot here, this FAILS with what to
 // install: a skipped kernel test would look green.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { buildBinary } from "../../scripts/build.ts";
 import { runInVm, vmUnavailableReason } from "./vm.ts";
 
@@ -38,10 +35,9 @@ if (unavailable) {
   });
 } else {
   // vigil runs compiled in the guest (as in production): from source, each of its three processes
-  // transpiles the agent under TCG and misses the watchdog's hello deadline. Built here, outside the
-  // repository; the guest sees the host's / read-only.
-  const bin = join(mkdtempSync(join(tmpdir(), "vigil-lvs-e2e-")), "vigil");
-  await buildBinary({ entry: "agent/main.ts", outfile: bin });
+  // transpiles the agent under TCG. Built here into dist/vigil, which the guest sees through the host's
+  // / shared read-only, so the binary under test is always this tree's.
+  const { outfile: bin } = await buildBinary({ entry: "agent/main.ts", outfile: "dist/vigil" });
   const r = await runInVm(
     [
       "sh",
@@ -57,12 +53,9 @@ if (unavailable) {
         NO_COLOR: "1",
         FORCE_COLOR: "0",
         VIGIL_BIN: bin,
-        // VIGIL_RUN=1: supervise with `vigil run` itself (needs a host fast enough for its 10 s hello)
-        ...(process.env["VIGIL_RUN"] ? { VIGIL_RUN: process.env["VIGIL_RUN"] } : {}),
       },
     },
   );
-  rmSync(dirname(bin), { recursive: true, force: true });
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   const out = r.output.replace(/\x1b\[[0-9;]*m/g, "");
   const results = parseGuest(out);
