@@ -4,6 +4,7 @@
 // connect_ip / connect_port default to the real server's address and effective port, as in keepalived.
 // Model durations are seconds; specs are milliseconds.
 import type { Checker, RealServer, VirtualServer } from "../config/model.ts";
+import type { ScriptUserSettings } from "../config/script-user.ts";
 import type { CheckerSpec, CheckTiming, ConnectOptions, HttpUrl } from "./types.ts";
 
 /** The virtual server settings a real server's checkers inherit (a subset, so tests stay small). */
@@ -71,7 +72,12 @@ function conn(c: Connecting, rs: RealServer, vs: VsDefaults): ConnectOptions {
 }
 
 /** One model checker of real server `rs` of virtual server `vs` as a runnable spec. */
-export function mapChecker(c: Checker, rs: RealServer, vs: VsDefaults): CheckerSpec {
+export function mapChecker(
+  c: Checker,
+  rs: RealServer,
+  vs: VsDefaults,
+  scripts: ScriptUserSettings = {},
+): CheckerSpec {
   const t = timing(c, rs, vs);
   switch (c.type) {
     case "TCP_CHECK":
@@ -124,12 +130,16 @@ export function mapChecker(c: Checker, rs: RealServer, vs: VsDefaults): CheckerS
       };
       // misc_timeout 0 means "unset" in keepalived: the script gets delay_loop
       if (c.miscTimeout) spec.miscTimeoutMs = c.miscTimeout * 1000;
+      const own: { user?: string; group?: string } = {};
+      if (c.user !== undefined) own.user = c.user;
+      if (c.group !== undefined) own.group = c.group;
+      spec.runAs = { own, global: scripts };
       return spec;
     }
   }
 }
 
 /** All checkers of a real server. */
-export function mapCheckers(rs: RealServer, vs: VsDefaults): CheckerSpec[] {
-  return rs.checkers.map((c) => mapChecker(c, rs, vs));
+export function mapCheckers(rs: RealServer, vs: VsDefaults, scripts: ScriptUserSettings = {}): CheckerSpec[] {
+  return rs.checkers.map((c) => mapChecker(c, rs, vs, scripts));
 }

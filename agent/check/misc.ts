@@ -6,6 +6,8 @@
 // misc_timeout (default delay_loop) bounds the run: SIGTERM to the script's process group, then
 // SIGKILL 2 s later, as keepalived does; a timed-out script is a failure.
 import { splitQuotedEscaped } from "../config/keepalived/lexer.ts";
+import { resolveIdentity, systemAccounts } from "../config/script-user.ts";
+import { spawnIdentity } from "../vrrp/scripts.ts";
 import { type CheckResult, type MiscCheckSpec, nowMs, withDefaults } from "./types.ts";
 
 /** Grace between SIGTERM and SIGKILL for a timed-out script (check_misc.c). */
@@ -31,6 +33,9 @@ export async function miscCheck(spec: MiscCheckSpec): Promise<CheckResult> {
     return { ok: false, reason: `bad misc_path: ${split.error ?? "empty"}`, latencyMs: 0 };
   }
   const timeoutMs = spec.miscTimeoutMs ?? withDefaults(spec).delayLoopMs;
+  const as = resolveIdentity(systemAccounts(), spec.runAs?.global ?? {}, spec.runAs?.own ?? {});
+  // an account that vanished since the config was checked fails the check rather than run it as root
+  if ("error" in as) return { ok: false, reason: as.error, latencyMs: 0 };
   let proc: Bun.Subprocess<"ignore", "ignore", "ignore">;
   try {
     proc = Bun.spawn(split.words, {
@@ -40,6 +45,7 @@ export async function miscCheck(spec: MiscCheckSpec): Promise<CheckResult> {
       env: { ...process.env, ...spec.env },
       // its own process group, so a timeout can kill whatever the script started as well
       detached: true,
+      ...spawnIdentity(as),
     });
   } catch (e) {
     return { ok: false, reason: `spawn: ${e instanceof Error ? e.message : String(e)}`, latencyMs: 0 };

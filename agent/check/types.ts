@@ -5,6 +5,7 @@
 //
 // All durations are in milliseconds. Defaults follow keepalived 2.2.7 (check_data.c / check_api.c) and
 // are filled in by `withDefaults` so that every consumer sees the same resolved values.
+import type { ScriptUserSettings } from "../config/script-user.ts";
 
 /** Where and how a checker connects (keepalived's conn_opts_t). */
 export interface ConnectOptions {
@@ -119,6 +120,8 @@ export interface MiscCheckSpec extends Base {
   miscDynamic?: boolean;
   /** extra environment for the script */
   env?: Record<string, string>;
+  /** who the script runs as: its own `user` over global_defs script_user (config/script-user.ts) */
+  runAs?: { own: { user?: string; group?: string }; global: ScriptUserSettings };
 }
 
 export type CheckerSpec =

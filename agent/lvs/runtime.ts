@@ -26,6 +26,7 @@ import {
 } from "../check/scheduler.ts";
 import { realServerFingerprint } from "../config/diff.ts";
 import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
+import { resolveIdentity, systemAccounts } from "../config/script-user.ts";
 import { Kernel } from "../net/kernel.ts";
 import type { Logger } from "../observe/log.ts";
 import { spawnNotify, splitCommand } from "../vrrp/scripts.ts";
@@ -154,11 +155,23 @@ export class LvsRuntime {
     this.defer = deps.defer ?? ((fn) => setTimeout(fn, 0));
     this.notifyFn =
       deps.notify ??
-      ((argv, what) =>
-        spawnNotify(argv, (o) => {
-          if (!o.ok)
-            deps.log.warn({ script: argv[0], what, code: o.code, error: o.error }, "notify script failed");
-        }));
+      ((argv, what) => {
+        // notify_up/down and quorum scripts run as script_user, as keepalived's do
+        const as = resolveIdentity(systemAccounts(), this.cfg?.globalDefs ?? {});
+        if ("error" in as) {
+          deps.log.error({ script: argv[0], what, err: as.error }, "notify script not run");
+          return;
+        }
+        spawnNotify(
+          argv,
+          (o) => {
+            if (!o.ok)
+              deps.log.warn({ script: argv[0], what, code: o.code, error: o.error }, "notify script failed");
+          },
+          undefined,
+          as,
+        );
+      });
   }
 
   /** First config or a reload; returns what changed among real servers being checked. */
@@ -181,7 +194,8 @@ export class LvsRuntime {
         if (rs.notifyDown) entry.notifyDown = rs.notifyDown;
         index.set(id, entry);
         seen.add(id);
-        const fp = realServerFingerprint(vs, rs);
+        // MISC_CHECK scripts run as script_user: a new one restarts them like any other setting
+        const fp = `${realServerFingerprint(vs, rs)}|${cfg.globalDefs.scriptUser ?? ""}:${cfg.globalDefs.scriptGroup ?? ""}`;
         const old = this.fingerprints.get(id);
         if (old === fp) {
           stats.kept++;
@@ -194,7 +208,11 @@ export class LvsRuntime {
         this.health.delete(id);
         this.scheduler.remove(id);
         if (rs.checkers.length > 0)
-          this.scheduler.add({ rs: id, weight: configuredWeight(vs, rs), checkers: mapCheckers(rs, vs) });
+          this.scheduler.add({
+            rs: id,
+            weight: configuredWeight(vs, rs),
+            checkers: mapCheckers(rs, vs, cfg.globalDefs),
+          });
       }
     }
     const removedIds: string[] = [];

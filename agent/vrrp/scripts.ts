@@ -25,14 +25,7 @@ export async function runScript(argv: string[], timeoutMs: number, as?: Identity
   if (argv.length === 0) return { ok: false, code: null, timedOut: false, error: "empty command" };
   let proc: Bun.Subprocess<"ignore", "ignore", "ignore">;
   try {
-    const switchTo = as && process.getuid?.() === 0 && (as.uid !== 0 || as.gid !== 0) ? as : undefined;
-    // Bun sets the gid, clears the supplementary groups (root's included), then sets the uid
-    proc = Bun.spawn(argv, {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "ignore",
-      ...(switchTo ? { uid: switchTo.uid, gid: switchTo.gid } : {}),
-    });
+    proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "ignore", ...spawnIdentity(as) });
   } catch (e) {
     return { ok: false, code: null, timedOut: false, error: (e as Error).message };
   }
@@ -44,6 +37,15 @@ export async function runScript(argv: string[], timeoutMs: number, as?: Identity
   const code = await proc.exited;
   clearTimeout(timer);
   return { ok: !timedOut && code === 0, code: timedOut ? null : code, timedOut };
+}
+
+/**
+ * Bun.spawn options that run a child as `as`: Bun sets the gid, clears the supplementary groups
+ * (root's included), then sets the uid. Nothing to do when `as` is root or vigil is not root.
+ */
+export function spawnIdentity(as: Identity | undefined): { uid?: number; gid?: number } {
+  if (!as || process.getuid?.() !== 0 || (as.uid === 0 && as.gid === 0)) return {};
+  return { uid: as.uid, gid: as.gid };
 }
 
 /** Fire-and-forget for notify scripts; the callback reports a failure for logging. */

@@ -49,6 +49,31 @@ describe("MISC_CHECK runs the script", () => {
     expect(bad.ok).toBe(false);
   });
 
+  test("runs as its own user, else script_user; an unknown account fails the check", async () => {
+    const id = (u: string) => Bun.spawnSync(["id", "-u", u]).stdout.toString().trim();
+    // only root can switch; another user runs scripts as itself
+    const expectUid = (u: string) => (process.getuid?.() === 0 ? id(u) : String(process.getuid?.()));
+    const uidIs = (uid: string) => `/bin/sh -c 'test "$(id -u)" = ${uid}'`;
+    expect(
+      await miscCheck(misc(uidIs(expectUid("nobody")), { runAs: { own: { user: "nobody" }, global: {} } })),
+    ).toMatchObject({ ok: true });
+    expect(
+      await miscCheck(
+        misc(uidIs(expectUid("daemon")), {
+          runAs: { own: { user: "daemon" }, global: { scriptUser: "nobody" } },
+        }),
+      ),
+    ).toMatchObject({ ok: true });
+    expect(
+      await miscCheck(
+        misc(uidIs(expectUid("nobody")), { runAs: { own: {}, global: { scriptUser: "nobody" } } }),
+      ),
+    ).toMatchObject({ ok: true });
+    expect(
+      await miscCheck(misc("/bin/true", { runAs: { own: { user: "no-such-user-here" }, global: {} } })),
+    ).toEqual({ ok: false, reason: "script user 'no-such-user-here' does not exist", latencyMs: 0 });
+  });
+
   test("environment reaches the script", async () => {
     expect(
       (
