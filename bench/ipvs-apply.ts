@@ -64,7 +64,8 @@ function keepalivedConf(): string {
 /** In-process apply: read + diff + apply, from cold; then one change on the loaded table. */
 function applyHere(): void {
   const desired = table();
-  const { client, socket } = openIpvs();
+  const ack = process.env["VIGIL_BENCH_ACK"];
+  const { client, socket } = openIpvs(ack === "each" || ack === "errors" ? { ackMode: ack } : {});
   let t = performance.now();
   const before = readTable(client);
   const tRead = performance.now() - t;
@@ -230,7 +231,9 @@ async function host(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (let i = 0; i < runs; i++) {
     for (const c of contenders) {
+      const ack = process.env["VIGIL_BENCH_ACK"];
       const r = await runInVm([process.execPath, "bench/ipvs-apply.ts", "--guest", c], {
+        env: ack ? { VIGIL_BENCH_ACK: ack } : {},
         smp: 2,
         memMb: 2048,
         timeoutS: 900,
