@@ -408,7 +408,7 @@ export class LvsRuntime {
       };
       if (ops.length > 0)
         this.deps.log.info(
-          { ops: ops.length, applied: res.applied, errors: res.errors.length, dumped },
+          { ...opCounts(ops), applied: res.applied, errors: res.errors.length, dumped },
           "IPVS reconciled",
         );
       this.kernel = sync.kernelView();
