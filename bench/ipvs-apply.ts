@@ -2,7 +2,7 @@
 // cold, then one weight change on the loaded table; vigil (IpvsClient + reconcile) against keepalived
 // 2.2.7 (`keepalived -C`, checkers only, same table from a generated keepalived.conf).
 //
-//   bun bench/ipvs-apply.ts [--runs N] [--skip-keepalived] [--from-source]
+//   bun bench/ipvs-apply.ts [--runs N] [--skip-keepalived] [--from-source (no compiled vigil)]
 //                                                           on the host: boots one fresh VM per
 //                                                           contender and run (re-programming after
 //                                                           a flush is slower, so never reuse a VM)
@@ -242,20 +242,22 @@ async function guestKeepalived(): Promise<void> {
 async function host(): Promise<void> {
   const { runInVm } = await import("../test/vm/vm.ts");
   const { buildBinary } = await import("../scripts/build.ts");
-  // the spawned vigil process is compiled like dist/vigil (bytecode, minified): that is what starts
-  // on a director, and bun parsing TypeScript sources under emulation would dominate the figure
+  // vigil runs two ways: compiled like dist/vigil (bytecode, minified), which is what starts on a
+  // director, and from source (`bun file.ts`, as the earlier figures were taken)
   const argv = process.argv;
-  const outfile = argv.includes("--from-source")
-    ? ""
-    : (await buildBinary({ entry: "bench/ipvs-apply.ts", outfile: "dist/ipvs-apply-bench" })).outfile;
+  const { outfile } = await buildBinary({ entry: "bench/ipvs-apply.ts", outfile: "dist/ipvs-apply-bench" });
   const runs = Number(argv[argv.indexOf("--runs") + 1] ?? 1) || 1;
-  const contenders = argv.includes("--skip-keepalived") ? ["vigil"] : ["vigil", "keepalived"];
+  const vigils = argv.includes("--from-source") ? ["vigil-src"] : ["vigil", "vigil-src"];
+  const contenders = argv.includes("--skip-keepalived") ? vigils : [...vigils, "keepalived"];
   const rows: Record<string, unknown>[] = [];
   for (let i = 0; i < runs; i++) {
     for (const c of contenders) {
       const ack = process.env["VIGIL_BENCH_ACK"];
-      const r = await runInVm([process.execPath, "bench/ipvs-apply.ts", "--guest", c], {
-        env: { ...(outfile ? { VIGIL_BENCH_BIN: outfile } : {}), ...(ack ? { VIGIL_BENCH_ACK: ack } : {}) },
+      const env: Record<string, string> = ack ? { VIGIL_BENCH_ACK: ack } : {};
+      if (c === "vigil") env["VIGIL_BENCH_BIN"] = outfile;
+      const guestArg = c === "keepalived" ? "keepalived" : "vigil";
+      const r = await runInVm([process.execPath, "bench/ipvs-apply.ts", "--guest", guestArg], {
+        env,
         smp: 2,
         memMb: 2048,
         timeoutS: 900,
@@ -267,8 +269,9 @@ async function host(): Promise<void> {
       }
       for (const l of lines) {
         const o = JSON.parse(l.slice(6)) as Record<string, unknown>;
-        rows.push({ run: i + 1, vmMs: r.ms, ...o });
-        console.log(JSON.stringify({ run: i + 1, vmMs: r.ms, ...o }));
+        const row = { run: i + 1, vmMs: r.ms, ...o, contender: c };
+        rows.push(row);
+        console.log(JSON.stringify(row));
       }
     }
   }

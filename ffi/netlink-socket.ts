@@ -146,6 +146,7 @@ export class NetlinkSocket implements NetlinkBatchTransport {
   constructor(private readonly opts: NetlinkSocketOptions) {
     this.protocol = protocolNumber(opts.protocol);
     this.fd = netlinkSocket(this.protocol, false);
+    let rcvbuf: number;
     try {
       // error replies carry the kernel's explanation, and only the header of our request
       trySetInt(this.fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, "NETLINK_EXT_ACK");
@@ -160,13 +161,14 @@ export class NetlinkSocket implements NetlinkBatchTransport {
       const sa = sockaddrNl();
       check("bind", libc().bind(this.fd, sa, sa.length), "netlink");
       if (opts.groups) this.openNotify(opts.groups);
+      // every request of a datagram may be refused (a service whose add failed takes its dests with
+      // it), so the answers to a whole datagram must fit in the receive buffer at once, whatever the
+      // ack mode
+      rcvbuf = getsockoptInt(this.fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
     } catch (e) {
       this.close();
       throw e;
     }
-    // every request of a datagram may be refused (a service whose add failed takes its dests with it),
-    // so the answers to a whole datagram must fit in the receive buffer at once, whatever the ack mode
-    const rcvbuf = getsockoptInt(this.fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
     this.batch = {
       maxBytes: opts.batchBytes ?? 32 << 10,
       maxMsgs: Math.max(1, Math.min(MAX_BATCH_MSGS, Math.floor(rcvbuf / ANSWER_TRUESIZE))),
