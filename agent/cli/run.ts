@@ -65,7 +65,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   if (childTimeout !== undefined) {
     childTimeoutMs = Number(childTimeout);
     if (!Number.isInteger(childTimeoutMs) || childTimeoutMs < 1000 || childTimeoutMs > 600_000) {
-      process.stderr.write(`vigil run: --child-timeout ${childTimeout}: expected milliseconds, 1000-600000\n`);
+      process.stderr.write(
+        `vigil run: --child-timeout ${childTimeout}: expected milliseconds, 1000-600000\n`,
+      );
       return 2;
     }
   }
