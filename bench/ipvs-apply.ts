@@ -2,7 +2,8 @@
 // cold, then one weight change on the loaded table; vigil (IpvsClient + reconcile) against keepalived
 // 2.2.7 (`keepalived -C`, checkers only, same table from a generated keepalived.conf).
 //
-//   bun bench/ipvs-apply.ts [--runs N] [--skip-keepalived]   on the host: boots one fresh VM per
+//   bun bench/ipvs-apply.ts [--runs N] [--skip-keepalived] [--from-source (no compiled vigil)]
+//                                                           on the host: boots one fresh VM per
 //                                                           contender and run (re-programming after
 //                                                           a flush is slower, so never reuse a VM)
 //   bun bench/ipvs-apply.ts --guest vigil|keepalived        inside the VM (test/vm/run.sh)
@@ -10,12 +11,14 @@
 // Prints one JSON line per measurement ("BENCH {...}") and a summary table. keepalived is timed from
 // its spawn until the last service has all its real servers, observed through IpvsClient (one
 // GET_DEST every 20 ms: counting /proc/net/ip_vs would starve the guest and inflate the result); vigil
-// is timed both in-process (read + diff + apply) and spawn-to-exit of a fresh process, which compares
-// with keepalived's figure. The VM has 2 vCPUs so polling does not steal the contender's CPU.
+// is timed both in-process (IpvsTableSync: read + diff + batched apply, then single changes) and from
+// the spawn of a fresh process until the same observation, which compares with keepalived's figure.
+// The VM has 2 vCPUs so polling does not steal the contender's CPU. VIGIL_BENCH_ACK=each|errors
+// picks the batch acknowledgement mode (default: the socket's).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyOps, openIpvs, readTable } from "../agent/lvs/ipvs-client.ts";
-import { type DesiredService, reconcile, toIpvsDest, toIpvsService } from "../agent/lvs/reconcile.ts";
+import { IpvsTableSync, openIpvs, readTable } from "../agent/lvs/ipvs-client.ts";
+import type { DesiredService } from "../agent/lvs/reconcile.ts";
 import type { ServiceKey } from "../agent/wire/ipvs.ts";
 
 const SERVICES = 1000;
@@ -61,60 +64,71 @@ function keepalivedConf(): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** In-process apply: read + diff + apply, from cold; then one change on the loaded table. */
+/** CPU time (user + system) of this process so far, ms */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * In-process, through IpvsTableSync (the agent's reconcile path): cold apply (read the empty table,
+ * diff, batched apply); one weight change on the loaded table (incremental: no read, one op); the
+ * same kind of change after resync() (what a reload or the periodic resync costs: full read + diff).
+ */
 function applyHere(): void {
   const desired = table();
-  const { client, socket } = openIpvs();
+  const ack = process.env["VIGIL_BENCH_ACK"];
+  const { client, socket } = openIpvs(ack === "each" || ack === "errors" ? { ackMode: ack } : {});
+  const sync = new IpvsTableSync(client);
+  const none = new Set<string>();
+  let c = cpuMs();
   let t = performance.now();
-  const before = readTable(client);
-  const tRead = performance.now() - t;
-  const ops = reconcile(desired, before);
-  const tDiff = performance.now() - t - tRead;
-  const res = applyOps(client, ops);
+  const cold = sync.sync(desired, none);
   const tCold = performance.now() - t;
-  if (res.errors.length) throw new Error(`apply failed: ${res.errors[0]}`);
+  const cCold = cpuMs() - c;
+  if (cold.result.errors.length) throw new Error(`apply failed: ${cold.result.errors[0]}`);
 
-  const changed = desired.map((s, i) =>
-    i === 500 ? { ...s, dests: s.dests.map((d, j) => (j === 3 ? { ...d, weight: 5 } : d)) } : s,
-  );
+  const reweigh = (base: DesiredService[], svc: number, dest: number, weight: number) =>
+    base.map((s, i) =>
+      i === svc ? { ...s, dests: s.dests.map((d, j) => (j === dest ? { ...d, weight } : d)) } : s,
+    );
+  // a few changes, each one weight on another service: the first ones warm the JIT up
+  const changes: number[] = [];
+  const changeCpu: number[] = [];
+  let cur = desired;
+  for (let k = 0; k < 5; k++) {
+    cur = reweigh(cur, 100 + k * 150, k % 10, 2 + k);
+    c = cpuMs();
+    t = performance.now();
+    const r = sync.sync(cur, none);
+    changes.push(performance.now() - t);
+    changeCpu.push(cpuMs() - c);
+    if (r.dumped || r.ops.length !== 1 || r.result.errors.length)
+      throw new Error(`change: dumped ${r.dumped}, ${r.ops.length} ops, ${r.result.errors[0]}`);
+  }
+  cur = reweigh(cur, 500, 3, 9);
+  sync.resync();
+  c = cpuMs();
   t = performance.now();
-  const loaded = readTable(client);
-  const tReadLoaded = performance.now() - t;
-  const ops2 = reconcile(changed, loaded);
-  const res2 = applyOps(client, ops2);
-  const tChange = performance.now() - t;
-  if (res2.errors.length || ops2.length !== 1)
-    throw new Error(`change: ${ops2.length} ops, ${res2.errors[0]}`);
-
-  // the same kind of change diffed against what this process last applied (its in-memory view of
-  // the kernel after a successful apply) instead of a full re-read: what a reload costs in steady state
-  const applied = changed.map((s) => ({
-    service: toIpvsService(s),
-    dests: s.dests.map((d) => toIpvsDest(d, s.key.af)),
-  }));
-  const changed2 = changed.map((s, i) =>
-    i === 700 ? { ...s, dests: s.dests.map((d, j) => (j === 6 ? { ...d, weight: 9 } : d)) } : s,
-  );
-  t = performance.now();
-  const ops3 = reconcile(changed2, applied);
-  const tDiffKnown = performance.now() - t;
-  const res3 = applyOps(client, ops3);
-  const tChangeKnown = performance.now() - t;
-  if (res3.errors.length || ops3.length !== 1)
-    throw new Error(`change 2: ${ops3.length} ops, ${res3.errors[0]}`);
+  const full = sync.sync(cur, none);
+  const tResync = performance.now() - t;
+  const cResync = cpuMs() - c;
+  if (!full.dumped || full.ops.length !== 1 || full.result.errors.length)
+    throw new Error(`resync change: ${full.ops.length} ops, ${full.result.errors[0]}`);
   socket.close();
+  const r = (x: number) => Math.round(x * 10) / 10;
   emit({
     contender: "vigil",
     what: "in-process",
+    ackMode: ack ?? "errors",
     coldMs: Math.round(tCold),
-    coldReadMs: Math.round(tRead),
-    coldDiffMs: Math.round(tDiff),
-    ops: ops.length,
-    changeMs: Math.round(tChange),
-    changeReadLoadedMs: Math.round(tReadLoaded),
-    changeOps: ops2.length,
-    changeKnownStateMs: Math.round(tChangeKnown),
-    changeKnownStateDiffMs: Math.round(tDiffKnown),
+    coldCpuMs: Math.round(cCold),
+    ops: cold.ops.length,
+    coldUsPerOp: Math.round((tCold * 1000) / cold.ops.length),
+    changeMs: changes.map(r),
+    changeCpuMs: changeCpu.map(r),
+    changeAfterResyncMs: Math.round(tResync),
+    changeAfterResyncCpuMs: Math.round(cResync),
   });
 }
 
@@ -147,9 +161,12 @@ function countAll(): { services: number; dests: number } {
 }
 
 async function guestVigil(): Promise<void> {
-  // a fresh process, as the agent's check child would be: spawn to exit
+  // a fresh process, as the agent's check child would be: the compiled binary (as shipped) when the
+  // host built one, otherwise from source
+  const bin = process.env["VIGIL_BENCH_BIN"];
+  const cmd = bin ? [bin, "--apply-here"] : [process.execPath, import.meta.path, "--apply-here"];
   const t0 = performance.now();
-  const p = Bun.spawn([process.execPath, import.meta.path, "--apply-here"], {
+  const p = Bun.spawn(cmd, {
     stdout: "inherit",
     stderr: "inherit",
   });
@@ -160,7 +177,7 @@ async function guestVigil(): Promise<void> {
   if (code !== 0) throw new Error(`apply child exited ${code}`);
   emit({
     contender: "vigil",
-    what: "spawn-to-full, spawn-to-exit (cold + 2 changes)",
+    what: "spawn-to-full, spawn-to-exit (cold + 6 changes)",
     coldMs: Math.round(full),
     wallMs: Math.round(wall),
     ...countAll(),
@@ -224,31 +241,48 @@ async function guestKeepalived(): Promise<void> {
 
 async function host(): Promise<void> {
   const { runInVm } = await import("../test/vm/vm.ts");
+  const { buildBinary } = await import("../scripts/build.ts");
+  // vigil runs two ways: compiled like dist/vigil (bytecode, minified), which is what starts on a
+  // director, and from source (`bun file.ts`, as the earlier figures were taken)
   const argv = process.argv;
+  const { outfile } = await buildBinary({ entry: "bench/ipvs-apply.ts", outfile: "dist/ipvs-apply-bench" });
   const runs = Number(argv[argv.indexOf("--runs") + 1] ?? 1) || 1;
-  const contenders = argv.includes("--skip-keepalived") ? ["vigil"] : ["vigil", "keepalived"];
+  const vigils = argv.includes("--from-source") ? ["vigil-src"] : ["vigil", "vigil-src"];
+  const contenders = argv.includes("--skip-keepalived") ? vigils : [...vigils, "keepalived"];
   const rows: Record<string, unknown>[] = [];
   for (let i = 0; i < runs; i++) {
     for (const c of contenders) {
-      const r = await runInVm([process.execPath, "bench/ipvs-apply.ts", "--guest", c], {
-        smp: 2,
-        memMb: 2048,
-        timeoutS: 900,
-      });
-      const lines = r.output.split("\n").filter((l) => l.startsWith("BENCH "));
-      if (r.code !== 0 || lines.length === 0) {
+      const ack = process.env["VIGIL_BENCH_ACK"];
+      const env: Record<string, string> = ack ? { VIGIL_BENCH_ACK: ack } : {};
+      if (c === "vigil") env["VIGIL_BENCH_BIN"] = outfile;
+      const guestArg = c === "keepalived" ? "keepalived" : "vigil";
+      // one retry: on a loaded host a VM occasionally dies before reporting (nothing to measure then)
+      let r = { code: -1, output: "", ms: 0 };
+      let lines: string[] = [];
+      for (let attempt = 0; attempt < 2 && lines.length === 0; attempt++) {
+        r = await runInVm([process.execPath, "bench/ipvs-apply.ts", "--guest", guestArg], {
+          env,
+          smp: 2,
+          memMb: 2048,
+          timeoutS: 900,
+        });
+        lines = r.code === 0 ? r.output.split("\n").filter((l) => l.startsWith("BENCH ")) : [];
+      }
+      if (lines.length === 0) {
         console.log(r.output);
         throw new Error(`${c}: VM exited ${r.code}`);
       }
       for (const l of lines) {
         const o = JSON.parse(l.slice(6)) as Record<string, unknown>;
-        rows.push({ run: i + 1, vmMs: r.ms, ...o });
-        console.log(JSON.stringify({ run: i + 1, vmMs: r.ms, ...o }));
+        const row = { run: i + 1, vmMs: r.ms, ...o, contender: c };
+        rows.push(row);
+        console.log(JSON.stringify(row));
       }
     }
   }
 }
 
+// argv[2] in both forms: `bun file.ts --x` and a compiled binary (argv[1] is its embedded entry)
 const mode = process.argv[2];
 if (mode === "--apply-here") applyHere();
 else if (mode === "--guest") {

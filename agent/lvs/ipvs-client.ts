@@ -1,8 +1,12 @@
-// IPVS kernel client over generic netlink. Sits on a NetlinkTransport so unit tests drive it with a
+// IPVS kernel client over generic netlink. Sits on a NetlinkBatchTransport so unit tests drive it with a
 // fake kernel; the real one is a NetlinkSocket({protocol: "generic"}) (see openIpvs).
 // Every kernel refusal becomes an IpvsError that names the operation and the service/dest it concerns,
 // so one bad service (say, a scheduler whose module is missing) is reported as that service's problem.
-import { NetlinkSocket, type NetlinkTransport } from "../../ffi/netlink-socket.ts";
+import {
+  type NetlinkBatchTransport,
+  NetlinkSocket,
+  type NetlinkSocketOptions,
+} from "../../ffi/netlink-socket.ts";
 import { decodeFamily, encodeGetFamily } from "../wire/genetlink.ts";
 import {
   buildDelDest,
@@ -25,13 +29,23 @@ import {
   IPVS_GENL_NAME,
   type IpvsDest,
   type IpvsInfo,
+  IpvsRequestWriter,
   type IpvsService,
   type ServiceKey,
   serviceKeyString,
 } from "../wire/ipvs.ts";
 import { NetlinkError } from "../wire/netlink.ts";
 import type { Result } from "../wire/result.ts";
-import { type IpvsOp, type KernelService, opService } from "./reconcile.ts";
+import {
+  appliedForm,
+  byServiceName,
+  type DesiredService,
+  type IpvsOp,
+  type KernelService,
+  opService,
+  reconcile,
+  reconcileApplied,
+} from "./reconcile.ts";
 
 export type IpvsOpName =
   | "resolve-family"
@@ -79,7 +93,7 @@ function unwrap<T>(r: Result<T>, op: IpvsOpName, service?: string, dest?: string
 
 export class IpvsClient {
   private constructor(
-    private readonly nl: NetlinkTransport,
+    private readonly nl: NetlinkBatchTransport,
     /** the dynamic generic netlink family id of "IPVS" */
     readonly family: number,
   ) {}
@@ -88,7 +102,7 @@ export class IpvsClient {
    * Resolves the "IPVS" family on a generic netlink transport. Throws IpvsError kind "unavailable"
    * when the kernel does not know it (no ip_vs module / CONFIG_IP_VS unset).
    */
-  static open(nl: NetlinkTransport): IpvsClient {
+  static open(nl: NetlinkBatchTransport): IpvsClient {
     let replies: Uint8Array[];
     try {
       replies = nl.request(encodeGetFamily(IPVS_GENL_NAME));
@@ -184,15 +198,67 @@ export class IpvsClient {
     this.call(buildDelDest(this.family, key, d), "del-dest", key, d);
   }
 
+  /**
+   * Carries out reconcile() ops in order, many per netlink datagram (NetlinkBatchTransport.requestBatch),
+   * and returns one outcome per op: null when done, otherwise an IpvsError naming the op's service
+   * and dest. A refused op never stops the others. Throws only when the exchange itself fails.
+   */
+  run(ops: readonly IpvsOp[]): (IpvsError | null)[] {
+    const msgs = this.encode(ops);
+    const outcomes = this.nl.requestBatch(msgs);
+    return outcomes.map((o, i) => {
+      if (o === null) return null;
+      const op = ops[i]!;
+      const dest = "dest" in op ? destKeyString(op.dest) : undefined;
+      const key = op.op === "add-service" || op.op === "edit-service" ? op.service.key : op.key;
+      return new IpvsError("kernel", op.op, o.code, serviceKeyString(key), dest, o.extAck ?? undefined);
+    });
+  }
+
+  private encode(ops: readonly IpvsOp[]): Uint8Array[] {
+    // ~100 bytes a request: one allocation for the typical batch
+    const w = new IpvsRequestWriter(this.family, Math.max(4096, ops.length * 128));
+    for (const op of ops) {
+      switch (op.op) {
+        case "add-service":
+          w.newService(op.service);
+          break;
+        case "edit-service":
+          w.setService(op.service);
+          break;
+        case "del-service":
+          w.delService(op.key);
+          break;
+        case "add-dest":
+          w.newDest(op.key, op.dest);
+          break;
+        case "edit-dest":
+          w.setDest(op.key, op.dest);
+          break;
+        case "del-dest":
+          w.delDest(op.key, op.dest);
+          break;
+      }
+    }
+    return w.messages();
+  }
+
   /** Removes every service, owned or not. Only for tests and benchmarks; reconcile never flushes. */
   flush(): void {
     this.call(buildFlush(this.family), "flush");
   }
 }
 
-/** IpvsClient on a fresh generic netlink socket; close the returned socket when done. */
-export function openIpvs(): { client: IpvsClient; socket: NetlinkSocket } {
-  const socket = new NetlinkSocket({ protocol: "generic" });
+/**
+ * IpvsClient on a fresh generic netlink socket; close the returned socket when done. The receive
+ * buffer is raised so that batches of ~1,000 requests fit with their answers (2 MiB once the kernel
+ * doubles it; only queued answers use it).
+ */
+export function openIpvs(opts: Pick<NetlinkSocketOptions, "ackMode" | "batchBytes" | "rcvbuf"> = {}): {
+  client: IpvsClient;
+  socket: NetlinkSocket;
+} {
+  const socket = new NetlinkSocket({ protocol: "generic", rcvbuf: 1 << 20, ...opts });
   try {
     return { client: IpvsClient.open(socket), socket };
   } catch (e) {
@@ -211,51 +277,115 @@ export function readTable(client: IpvsClient, opts: DecodeOptions = { stats: fal
 
 export interface ApplyResult {
   applied: number;
-  /** one per failed op; ops of a service whose add failed are skipped, not reported again */
+  /** one per failed op; ops of a service whose add failed are counted in skipped, not reported again */
   errors: IpvsError[];
   skipped: number;
 }
 
 /**
- * Applies reconcile() ops in order. A failure concerns its own service only: the other services are
- * still programmed, and the rest of a service whose add-service failed is skipped (its dests would
- * only fail with ESRCH). The next reconcile retries whatever is still missing.
+ * Applies reconcile() ops in order, batched (IpvsClient.run). A failure concerns its own service
+ * only: the other services are still programmed. The ops that follow a failed add-service for the
+ * same service fail with it (no such service) and count as skipped rather than as errors of their own.
+ * The next reconcile retries whatever is still missing.
  */
 export function applyOps(client: IpvsClient, ops: readonly IpvsOp[]): ApplyResult {
-  const failedServices = new Set<string>();
   const res: ApplyResult = { applied: 0, errors: [], skipped: 0 };
-  for (const op of ops) {
-    if (failedServices.size > 0 && failedServices.has(opService(op))) {
+  if (ops.length === 0) return res;
+  const outcomes = client.run(ops);
+  const failedServices = new Set<string>();
+  for (let i = 0; i < ops.length; i++) {
+    const e = outcomes[i];
+    if (!e) {
+      res.applied++;
+      continue;
+    }
+    const op = ops[i]!;
+    const name = e.service ?? opService(op);
+    if (failedServices.size > 0 && failedServices.has(name)) {
       res.skipped++;
       continue;
     }
-    try {
-      switch (op.op) {
-        case "add-service":
-          client.addService(op.service);
-          break;
-        case "edit-service":
-          client.editService(op.service);
-          break;
-        case "del-service":
-          client.delService(op.key);
-          break;
-        case "add-dest":
-          client.addDest(op.key, op.dest);
-          break;
-        case "edit-dest":
-          client.editDest(op.key, op.dest);
-          break;
-        case "del-dest":
-          client.delDest(op.key, op.dest);
-          break;
-      }
-      res.applied++;
-    } catch (e) {
-      if (!(e instanceof IpvsError)) throw e;
-      res.errors.push(e);
-      if (op.op === "add-service") failedServices.add(opService(op));
-    }
+    res.errors.push(e);
+    if (op.op === "add-service") failedServices.add(name);
   }
   return res;
+}
+
+export interface SyncResult {
+  /** the kernel was read first (adoption, after a kernel error, periodic resync) */
+  dumped: boolean;
+  /** services the dump found (owned or not), when dumped */
+  found?: number;
+  ops: IpvsOp[];
+  result: ApplyResult;
+}
+
+/**
+ * Keeps the kernel's IPVS table equal to the desired one, reading the kernel only when needed. After
+ * a clean apply it knows what the kernel holds for its services (what it asked for), so the next sync
+ * diffs only the services whose desired state changed (reconcileApplied) and sends only their ops: a
+ * weight change on a 10,000-dest table is one request, no dump. It reads the whole table again (and
+ * runs the full reconcile) first of all (adoption after a restart), after any refusal or failed
+ * exchange (the kernel is not what it thought: someone else changed it, or an answer was lost), and
+ * when told to (resync(): periodically and on a reload, so that an operator's manual change to a
+ * vigil service is still repaired).
+ */
+export class IpvsTableSync {
+  /** the desired services last applied cleanly, by name: what the kernel holds for them */
+  private applied = new Map<string, DesiredService>();
+  private dumpNeeded = true;
+  /** kernel state for status: the dump taken after a failed apply, otherwise derived from `applied` */
+  private view: KernelService[] | null = [];
+
+  constructor(readonly client: IpvsClient) {}
+
+  /** The next sync reads the kernel first. */
+  resync(): void {
+    this.dumpNeeded = true;
+  }
+
+  /** True when the next sync will read the kernel. */
+  get willDump(): boolean {
+    return this.dumpNeeded;
+  }
+
+  /**
+   * Programs `desired`; services in `owned` but not desired are deleted, services neither desired
+   * nor owned are never touched. Throws IpvsError / NetlinkError when an exchange fails (then the
+   * next sync reads the kernel again).
+   */
+  sync(desired: readonly DesiredService[], owned: ReadonlySet<string>): SyncResult {
+    const want = byServiceName(desired);
+    const dumped = this.dumpNeeded;
+    // until this sync completes cleanly, only a dump can say what the kernel holds
+    this.dumpNeeded = true;
+    let ops: IpvsOp[];
+    let found: number | undefined;
+    if (dumped) {
+      const current = readTable(this.client);
+      found = current.length;
+      ops = reconcile(desired, current, owned);
+    } else ops = reconcileApplied(want, this.applied, owned);
+    const result = applyOps(this.client, ops);
+    this.applied = want;
+    if (result.errors.length === 0) {
+      this.dumpNeeded = false;
+      this.view = null;
+    } else {
+      for (const e of result.errors) if (e.service) this.applied.delete(e.service);
+      this.view = readTable(this.client);
+    }
+    const out: SyncResult = { dumped, ops, result };
+    if (found !== undefined) out.found = found;
+    return out;
+  }
+
+  /**
+   * The kernel's table as far as vigil's services go (status): after a clean sync, what was applied;
+   * after refusals, the dump read right after them.
+   */
+  kernelView(): KernelService[] {
+    if (!this.view) this.view = [...this.applied.values()].map(appliedForm);
+    return this.view;
+  }
 }

@@ -140,33 +140,119 @@ export function reconcile(
   for (const [name, c] of byName(have)) {
     if (!want.has(name) && owned.has(name)) ops.push({ op: "del-service", key: c.service.key });
   }
-  for (const [name, d] of byName(want)) {
-    const svc = toIpvsService(d);
-    const cur = have.get(name);
-    if (!cur) ops.push({ op: "add-service", service: svc });
-    // keep the kernel's spelling of the key: it is the one the kernel will match
-    else if (!sameService(cur.service, svc)) ops.push({ op: "edit-service", service: svc });
+  for (const [name, d] of byName(want)) diffService(d, have.get(name), ops);
+  return ops;
+}
 
-    const wantDests = new Map<string, IpvsDest>();
-    for (const dd of d.dests) {
-      const dest = toIpvsDest(dd, d.key.af);
-      wantDests.set(destKeyString(dest), dest);
-    }
-    const haveDests = new Map<string, IpvsDest>();
-    for (const hd of cur?.dests ?? []) haveDests.set(destKeyString(hd), hd);
-    // dests keep the order they were given (desired) or dumped (kernel): deterministic without a sort,
-    // which is measurable on a 10,000-dest table in the TCG test VM
-    for (const [dn, hd] of haveDests) {
-      if (!wantDests.has(dn))
-        ops.push({ op: "del-dest", key: d.key, dest: { af: hd.af, addr: hd.addr, port: hd.port } });
-    }
-    for (const [dn, wd] of wantDests) {
-      const hd = haveDests.get(dn);
-      if (hd && !sameDest(hd, wd)) ops.push({ op: "edit-dest", key: d.key, dest: wd });
-    }
-    for (const [dn, wd] of wantDests) {
-      if (!haveDests.has(dn)) ops.push({ op: "add-dest", key: d.key, dest: wd });
-    }
+/** The ops that turn one service's kernel state `cur` (undefined: absent) into `d`, appended to `ops`. */
+function diffService(d: DesiredService, cur: KernelService | undefined, ops: IpvsOp[]): void {
+  const svc = toIpvsService(d);
+  if (!cur) ops.push({ op: "add-service", service: svc });
+  // keep the kernel's spelling of the key: it is the one the kernel will match
+  else if (!sameService(cur.service, svc)) ops.push({ op: "edit-service", service: svc });
+
+  const wantDests = new Map<string, IpvsDest>();
+  for (const dd of d.dests) {
+    const dest = toIpvsDest(dd, d.key.af);
+    wantDests.set(destKeyString(dest), dest);
+  }
+  const haveDests = new Map<string, IpvsDest>();
+  for (const hd of cur?.dests ?? []) haveDests.set(destKeyString(hd), hd);
+  // dests keep the order they were given (desired) or dumped (kernel): deterministic without a sort,
+  // which is measurable on a 10,000-dest table in the TCG test VM
+  for (const [dn, hd] of haveDests) {
+    if (!wantDests.has(dn))
+      ops.push({ op: "del-dest", key: d.key, dest: { af: hd.af, addr: hd.addr, port: hd.port } });
+  }
+  for (const [dn, wd] of wantDests) {
+    const hd = haveDests.get(dn);
+    if (hd && !sameDest(hd, wd)) ops.push({ op: "edit-dest", key: d.key, dest: wd });
+  }
+  for (const [dn, wd] of wantDests) {
+    if (!haveDests.has(dn)) ops.push({ op: "add-dest", key: d.key, dest: wd });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// incremental reconcile
+//
+// After a clean apply vigil knows what the kernel holds for its services: exactly what it asked for.
+// Re-reading a 1,000-service table to find that out again costs 1,001 dump requests, and diffing it
+// whole ~11,000 comparisons; a health change touches one service. So between dumps the runtime keeps
+// the desired services it last applied, and diffs only those whose desired state differs.
+
+/** Desired services by serviceKeyString(); a repeated key keeps its last occurrence, as reconcile(). */
+export function byServiceName(desired: readonly DesiredService[]): Map<string, DesiredService> {
+  const m = new Map<string, DesiredService>();
+  for (const d of desired) m.set(serviceKeyString(d.key), d);
+  return m;
+}
+
+const eqNum = (a: number | undefined, b: number | undefined, dflt: number): boolean =>
+  (a ?? dflt) === (b ?? dflt);
+
+/**
+ * True when two desired dests program the same kernel dest (same address spelling required: a
+ * different spelling of the same address just goes through the full per-service diff).
+ */
+function sameDesiredDest(a: DesiredDest, b: DesiredDest): boolean {
+  if (a.addr !== b.addr || a.port !== b.port || a.fwd !== b.fwd || a.weight !== b.weight) return false;
+  if (!eqNum(a.upperThreshold, b.upperThreshold, 0) || !eqNum(a.lowerThreshold, b.lowerThreshold, 0))
+    return false;
+  if (a.fwd !== "tunnel") return true;
+  return (
+    (a.tunType ?? "ipip") === (b.tunType ?? "ipip") &&
+    eqNum(a.tunPort, b.tunPort, 0) &&
+    eqNum(a.tunFlags, b.tunFlags, 0)
+  );
+}
+
+/**
+ * A cheap, conservative test: true only if `b` programs exactly what `a` does (same key assumed),
+ * dests compared in order. False may still mean "no ops" (dests reordered); the diff then finds none.
+ */
+export function sameDesiredService(a: DesiredService, b: DesiredService): boolean {
+  if (a === b) return true;
+  if (a.sched !== b.sched || (a.peName ?? "") !== (b.peName ?? "")) return false;
+  if (((a.flags ?? 0) & IP_VS_SVC_F_USER_MASK) !== ((b.flags ?? 0) & IP_VS_SVC_F_USER_MASK)) return false;
+  if (!eqNum(a.timeout, b.timeout, 0)) return false;
+  const full = a.key.af === 4 ? 32 : 128;
+  if (!eqNum(a.netmask, b.netmask, full)) return false;
+  if (a.dests.length !== b.dests.length) return false;
+  for (let i = 0; i < a.dests.length; i++) if (!sameDesiredDest(a.dests[i]!, b.dests[i]!)) return false;
+  return true;
+}
+
+/** The kernel's state of a service after `d` was applied to it cleanly. */
+export function appliedForm(d: DesiredService): KernelService {
+  return { service: toIpvsService(d), dests: d.dests.map((dd) => toIpvsDest(dd, d.key.af)) };
+}
+
+/**
+ * reconcile() against `applied` (by name: the desired services vigil last applied cleanly, which is
+ * what the kernel holds for them) instead of a kernel dump. Only services whose desired state
+ * differs are diffed; a desired service missing from `applied` is taken as absent from the kernel.
+ * Same ops as reconcile(desired, kernel, owned) whenever `applied` is true to the kernel for the
+ * services it names and the kernel has none of the desired services it lacks (the property tests
+ * check it); the runtime re-reads the kernel whenever that may not hold (start, kernel error, resync).
+ */
+export function reconcileApplied(
+  want: ReadonlyMap<string, DesiredService>,
+  applied: ReadonlyMap<string, DesiredService>,
+  owned: ReadonlySet<string> = new Set(),
+): IpvsOp[] {
+  const stale: [string, DesiredService][] = [];
+  for (const [name, a] of applied) if (!want.has(name) && owned.has(name)) stale.push([name, a]);
+  const changed: [string, DesiredService][] = [];
+  for (const [name, d] of want) {
+    const a = applied.get(name);
+    if (!a || !sameDesiredService(a, d)) changed.push([name, d]);
+  }
+  const ops: IpvsOp[] = [];
+  for (const [, a] of byName(stale)) ops.push({ op: "del-service", key: a.key });
+  for (const [name, d] of byName(changed)) {
+    const a = applied.get(name);
+    diffService(d, a && appliedForm(a), ops);
   }
   return ops;
 }

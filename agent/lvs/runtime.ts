@@ -6,11 +6,12 @@
 //   state, so a reload does not flap health or re-run alpha.
 // - Every health change marks the table dirty; one reconcile runs per tick whatever the number of
 //   changes (a burst of 100 failures is one kernel dump and one batch of ops).
-// - A reconcile reads a fresh dump (the kernel is the source of truth: an operator or a crashed
-//   predecessor may have changed it), computes ops for the services of the config only (owned = this
-//   config's services plus the previous config's, so removed virtual servers are deleted and foreign
-//   services are never touched), and applies them; a kernel refusal is logged with its service and the
-//   other services are still programmed.
+// - A reconcile computes ops for the services of the config only (owned = this config's services plus
+//   the previous config's, so removed virtual servers are deleted and foreign services are never
+//   touched), and applies them; a kernel refusal is logged with its service and the other services are
+//   still programmed. The kernel is the source of truth: it is read at start (adoption), on a reload,
+//   after any refusal and every resyncMs; in between, vigil knows what it applied and a health change
+//   costs only its own ops (IpvsTableSync).
 // - No IPVS in this kernel: logged once, reported in status(), checks keep running; the child does not
 //   exit (a crash loop would not bring the module back). Each config reload tries again.
 // - Stop leaves the table as is: the kernel keeps forwarding while vigil restarts, and the next start
@@ -40,8 +41,8 @@ import {
   rsId,
 } from "./desired.ts";
 import { type HostAddress, haSuspendActive, haSuspendChanges } from "./ha-suspend.ts";
-import { applyOps, type IpvsClient, IpvsError, openIpvs, readTable } from "./ipvs-client.ts";
-import { type IpvsOp, type KernelService, reconcile } from "./reconcile.ts";
+import { type IpvsClient, IpvsError, IpvsTableSync, openIpvs } from "./ipvs-client.ts";
+import type { IpvsOp, KernelService } from "./reconcile.ts";
 
 /** Ops by kind, for logs: `del` > 0 after a restart would mean the adopt-without-flush promise broke. */
 function opCounts(ops: readonly IpvsOp[]): { ops: number; add: number; edit: number; del: number } {
@@ -75,6 +76,11 @@ export interface LvsRuntimeDeps {
   hostAddresses?: () => HostAddress[];
   /** how often ha_suspend looks at the host's addresses; default 1000 ms */
   haSuspendPollMs?: number;
+  /**
+   * between full kernel reads a reconcile sends only the ops of what changed; every resyncMs (default
+   * 60 s; 0: never) the kernel is read again, so a manual change to a vigil service gets repaired
+   */
+  resyncMs?: number;
 }
 
 export type IpvsState = "ok" | "unavailable" | "error";
@@ -132,6 +138,11 @@ export class LvsRuntime {
   private owned = new Set<string>();
   private table: DesiredTable | null = null;
   private kernel: KernelService[] = [];
+  /** the kernel programmer: knows what it applied, so a change costs only its own ops */
+  private sync: IpvsTableSync | null = null;
+  /** the config generation the last sync ran for (a new one re-reads the kernel) */
+  private syncedGeneration = -1;
+  private resyncTimer: ReturnType<typeof setInterval> | null = null;
   private kernelErrors = new Map<string, string[]>();
   private client: IpvsClient | null = null;
   private ipvsState: IpvsState = "unavailable";
@@ -468,26 +479,22 @@ export class LvsRuntime {
     const owned = new Set(this.owned);
     for (const s of table.services) owned.add(serviceKeyString(s.key));
     this.kernelErrors = new Map();
+    if (this.sync?.client !== client) this.sync = new IpvsTableSync(client);
+    const sync = this.sync;
+    // a reload re-reads the kernel (and so does the periodic resync): a manual change gets repaired
+    if (this.syncedGeneration !== this.generation) sync.resync();
+    this.armResync();
     try {
-      const current = readTable(client);
-      const ops = reconcile(table.services, current, owned);
-      if (!this.programmedOnce) {
+      const { dumped, found, ops, result: res } = sync.sync(table.services, owned);
+      this.syncedGeneration = this.generation;
+      if (!this.programmedOnce && dumped) {
         // after a restart this line shows whether the table was adopted as is (ops 0, nothing deleted)
         this.programmedOnce = true;
         this.deps.log.info(
-          { services: current.length, ...opCounts(ops) },
+          { services: found, ...opCounts(ops) },
           ops.length === 0 ? "IPVS table adopted unchanged" : "IPVS table found, reconciling",
         );
       }
-      if (ops.length === 0) {
-        this.kernel = current;
-        this.lastReconcile = { at: Date.now(), ops: 0, applied: 0, errors: 0, skipped: 0 };
-        this.owned = new Set(table.services.map((s) => serviceKeyString(s.key)));
-        this.ipvsState = "ok";
-        this.ipvsError = undefined;
-        return;
-      }
-      const res = applyOps(client, ops);
       for (const err of res.errors) {
         // one line per refusal, naming the service: the rest of the table is programmed regardless
         this.deps.log.error(
@@ -506,11 +513,12 @@ export class LvsRuntime {
         errors: res.errors.length,
         skipped: res.skipped,
       };
-      this.deps.log.info(
-        { ops: ops.length, applied: res.applied, errors: res.errors.length },
-        "IPVS reconciled",
-      );
-      this.kernel = readTable(client);
+      if (ops.length > 0)
+        this.deps.log.info(
+          { ...opCounts(ops), applied: res.applied, errors: res.errors.length, dumped },
+          "IPVS reconciled",
+        );
+      this.kernel = sync.kernelView();
       // after a clean apply the stale services are gone: owned is this config's services again; after
       // a failure the old ones stay owned so the next reconcile retries their removal
       this.owned =
@@ -522,6 +530,21 @@ export class LvsRuntime {
       this.ipvsError = e instanceof Error ? e.message : String(e);
       this.deps.log.error({ err: this.ipvsError }, "IPVS reconcile failed");
     }
+  }
+
+  /** Every resyncMs the next reconcile reads the kernel, and one is scheduled even if nothing changed. */
+  private armResync(): void {
+    const every = this.deps.resyncMs ?? 60_000;
+    if (this.resyncTimer || every <= 0) return;
+    this.resyncTimer = setInterval(() => {
+      if (this.stopped) {
+        clearInterval(this.resyncTimer ?? undefined);
+        return;
+      }
+      this.sync?.resync();
+      this.schedule();
+    }, every);
+    this.resyncTimer.unref?.();
   }
 }
 

@@ -259,63 +259,96 @@ function prefixToMask(prefix: number): number {
 }
 
 /**
- * Writes one generic netlink request straight into a single buffer. Programming a large table sends
- * one message per service and per real server (11,000 for 1,000 x 10), and building each from
- * per-attribute arrays (netlink.ts's general encoder) cost ~20 us of allocation apiece; the bytes are
- * identical (the unit tests check them by hand and against decoders).
+ * Writes generic netlink requests straight into one buffer, back to back. Programming a large table
+ * sends one message per service and per real server (11,000 for 1,000 x 10), and building each from
+ * per-attribute arrays (netlink.ts's general encoder) cost ~20 us of allocation apiece; a buffer per
+ * message still cost a few (under emulation, allocation is most of the encoding time), so a batch
+ * shares one. The bytes are identical (the unit tests check them by hand and against decoders).
  */
 class GenlWriter {
-  private buf = new Uint8Array(256);
-  private dv = new DataView(this.buf.buffer);
-  private off = NLMSG_HDRLEN + 4;
+  private buf: Uint8Array;
+  private dv: DataView;
+  private off = 0;
+  /** start offset of the message being written, -1 between messages */
+  private start = -1;
+  private family = 0;
+  private nlFlags = 0;
+  private cmd = 0;
+  /** [start, end) of each finished message */
+  private readonly bounds: number[] = [];
 
-  constructor(
-    private readonly family: number,
-    private readonly nlFlags: number,
-    private readonly cmd: number,
-  ) {}
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.dv = new DataView(this.buf.buffer);
+  }
+
+  /** Starts a message; the buffer only grows (never rewinds), so unwritten bytes are zero. */
+  message(family: number, nlFlags: number, cmd: number): this {
+    if (this.start >= 0) throw new Error("GenlWriter: message not finished");
+    this.family = family;
+    this.nlFlags = nlFlags;
+    this.cmd = cmd;
+    this.room(NLMSG_HDRLEN + 4);
+    this.start = this.off;
+    this.off += NLMSG_HDRLEN + 4;
+    return this;
+  }
 
   private room(n: number): void {
     if (this.off + n <= this.buf.length) return;
     const b = new Uint8Array(Math.max(this.buf.length * 2, this.off + n));
-    b.set(this.buf);
+    b.set(this.buf.subarray(0, this.off));
     this.buf = b;
     this.dv = new DataView(b.buffer);
   }
 
   private attr(type: number, payload: number): number {
-    this.room(align4(4 + payload));
+    const len = align4(4 + payload);
+    this.room(len);
     const at = this.off;
     this.dv.setUint16(at, 4 + payload, true);
     this.dv.setUint16(at + 2, type, true);
-    this.off += align4(4 + payload);
+    this.off += len;
     return at + 4;
   }
-
   u8(type: number, v: number): void {
-    this.buf[this.attr(type, 1)] = v & 0xff;
+    const at = this.attr(type, 1);
+    this.buf[at] = v & 0xff;
   }
   u16(type: number, v: number): void {
-    this.dv.setUint16(this.attr(type, 2), v & 0xffff, true);
+    const at = this.attr(type, 2);
+    this.dv.setUint16(at, v & 0xffff, true);
   }
   /** network byte order (IPVS ports); the NET_BYTEORDER bit is not set, as the kernel expects */
   u16be(type: number, v: number): void {
-    this.dv.setUint16(this.attr(type, 2), v & 0xffff, false);
+    const at = this.attr(type, 2);
+    this.dv.setUint16(at, v & 0xffff, false);
   }
   u32(type: number, v: number): void {
-    this.dv.setUint32(this.attr(type, 4), v >>> 0, true);
+    const at = this.attr(type, 4);
+    this.dv.setUint32(at, v >>> 0, true);
+  }
+  /** two u32s in one attribute (struct ip_vs_flags: flags, mask) */
+  u32x2(type: number, a: number, b: number): void {
+    const at = this.attr(type, 8);
+    this.dv.setUint32(at, a >>> 0, true);
+    this.dv.setUint32(at + 4, b >>> 0, true);
   }
   u32be(type: number, v: number): void {
-    this.dv.setUint32(this.attr(type, 4), v >>> 0, false);
+    const at = this.attr(type, 4);
+    this.dv.setUint32(at, v >>> 0, false);
   }
   /** `b` left-aligned in `size` bytes (the 16-byte nf_inet_addr) */
   bytes(type: number, b: Uint8Array, size = b.length): void {
-    this.buf.set(b, this.attr(type, size));
+    // attr() may grow the buffer: take the offset before reading this.buf
+    const at = this.attr(type, size);
+    this.buf.set(b, at);
   }
   /** NUL-terminated string */
   str(type: number, s: string): void {
     const b = utf8.encode(s);
-    this.buf.set(b, this.attr(type, b.length + 1));
+    const at = this.attr(type, b.length + 1);
+    this.buf.set(b, at);
   }
   begin(type: number): number {
     const at = this.attr(type | NLA_F_NESTED, 0);
@@ -324,16 +357,32 @@ class GenlWriter {
   end(at: number): void {
     this.dv.setUint16(at, this.off - at, true);
   }
-  finish(): Uint8Array {
-    this.room(0);
+  /** Completes the message begun last. */
+  endMessage(): void {
+    const st = this.start;
+    if (st < 0) throw new Error("GenlWriter: no message begun");
     const dv = this.dv;
-    dv.setUint32(0, this.off, true);
-    dv.setUint16(4, this.family, true);
-    dv.setUint16(6, NLM_F_REQUEST | this.nlFlags, true);
-    // seq and pid stay 0: NetlinkSocket.request assigns the sequence number
-    this.buf[NLMSG_HDRLEN] = this.cmd;
-    this.buf[NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
+    dv.setUint32(st, this.off - st, true);
+    dv.setUint16(st + 4, this.family, true);
+    dv.setUint16(st + 6, NLM_F_REQUEST | this.nlFlags, true);
+    // seq and pid stay 0: the socket assigns the sequence number
+    this.buf[st + NLMSG_HDRLEN] = this.cmd;
+    this.buf[st + NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
+    this.bounds.push(st, this.off);
+    this.start = -1;
+  }
+
+  /** The one message written, in a buffer of its own. */
+  finishOne(): Uint8Array {
     return this.buf.slice(0, this.off);
+  }
+
+  /** Every finished message, as views into the shared buffer (valid until the writer is used again). */
+  messages(): Uint8Array[] {
+    const out: Uint8Array[] = new Array(this.bounds.length / 2);
+    for (let i = 0; i < this.bounds.length; i += 2)
+      out[i / 2] = this.buf.subarray(this.bounds[i]!, this.bounds[i + 1]!);
+    return out;
   }
 }
 
@@ -360,11 +409,7 @@ function writeService(w: GenlWriter, s: IpvsService): void {
   writeKey(w, s.key);
   w.str(IPVS_SVC_ATTR_SCHED_NAME, s.sched);
   // struct ip_vs_flags: the mask holds every user flag, so an edit also clears the ones the new value lacks
-  const flags = new Uint8Array(8);
-  const dv = new DataView(flags.buffer);
-  dv.setUint32(0, s.flags & IP_VS_SVC_F_USER_MASK, true);
-  dv.setUint32(4, IP_VS_SVC_F_USER_MASK, true);
-  w.bytes(IPVS_SVC_ATTR_FLAGS, flags);
+  w.u32x2(IPVS_SVC_ATTR_FLAGS, s.flags & IP_VS_SVC_F_USER_MASK, IP_VS_SVC_F_USER_MASK);
   w.u32(IPVS_SVC_ATTR_TIMEOUT, s.timeout);
   if (s.key.af === 4) w.u32be(IPVS_SVC_ATTR_NETMASK, prefixToMask(s.netmask));
   else w.u32(IPVS_SVC_ATTR_NETMASK, s.netmask);
@@ -394,73 +439,157 @@ function writeDest(w: GenlWriter, d: IpvsDest): void {
   w.end(at);
 }
 
+function getInfo(w: GenlWriter, family: number): void {
+  w.message(family, 0, IPVS_CMD_GET_INFO).endMessage();
+}
+function getServices(w: GenlWriter, family: number): void {
+  w.message(family, NLM_F_DUMP, IPVS_CMD_GET_SERVICE).endMessage();
+}
+function getService(w: GenlWriter, family: number, key: ServiceKey): void {
+  writeServiceKey(w.message(family, 0, IPVS_CMD_GET_SERVICE), key);
+  w.endMessage();
+}
+function newService(w: GenlWriter, family: number, s: IpvsService): void {
+  writeService(w.message(family, 0, IPVS_CMD_NEW_SERVICE), s);
+  w.endMessage();
+}
+function setService(w: GenlWriter, family: number, s: IpvsService): void {
+  writeService(w.message(family, 0, IPVS_CMD_SET_SERVICE), s);
+  w.endMessage();
+}
+function delService(w: GenlWriter, family: number, key: ServiceKey): void {
+  writeServiceKey(w.message(family, 0, IPVS_CMD_DEL_SERVICE), key);
+  w.endMessage();
+}
+function getDests(w: GenlWriter, family: number, key: ServiceKey): void {
+  writeServiceKey(w.message(family, NLM_F_DUMP, IPVS_CMD_GET_DEST), key);
+  w.endMessage();
+}
+function newDest(w: GenlWriter, family: number, key: ServiceKey, d: IpvsDest): void {
+  writeServiceKey(w.message(family, 0, IPVS_CMD_NEW_DEST), key);
+  writeDest(w, d);
+  w.endMessage();
+}
+function setDest(w: GenlWriter, family: number, key: ServiceKey, d: IpvsDest): void {
+  writeServiceKey(w.message(family, 0, IPVS_CMD_SET_DEST), key);
+  writeDest(w, d);
+  w.endMessage();
+}
+function delDest(w: GenlWriter, family: number, key: ServiceKey, d: DestKey): void {
+  writeServiceKey(w.message(family, 0, IPVS_CMD_DEL_DEST), key);
+  const at = w.begin(IPVS_CMD_ATTR_DEST);
+  writeDestKey(w, d);
+  w.end(at);
+  w.endMessage();
+}
+function flush(w: GenlWriter, family: number): void {
+  w.message(family, 0, IPVS_CMD_FLUSH).endMessage();
+}
+
 export function buildGetInfo(family: number): Uint8Array {
-  return new GenlWriter(family, 0, IPVS_CMD_GET_INFO).finish();
+  const w = new GenlWriter();
+  getInfo(w, family);
+  return w.finishOne();
 }
 
 /** Dump of every service (each reply: IPVS_CMD_NEW_SERVICE with IPVS_CMD_ATTR_SERVICE). */
 export function buildGetServices(family: number): Uint8Array {
-  return new GenlWriter(family, NLM_F_DUMP, IPVS_CMD_GET_SERVICE).finish();
+  const w = new GenlWriter();
+  getServices(w, family);
+  return w.finishOne();
 }
 
 /** One service by key (ESRCH if absent). */
 export function buildGetService(family: number, key: ServiceKey): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_GET_SERVICE);
-  writeServiceKey(w, key);
-  return w.finish();
+  const w = new GenlWriter();
+  getService(w, family, key);
+  return w.finishOne();
 }
 
 export function buildNewService(family: number, s: IpvsService): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_NEW_SERVICE);
-  writeService(w, s);
-  return w.finish();
+  const w = new GenlWriter();
+  newService(w, family, s);
+  return w.finishOne();
 }
 
 export function buildSetService(family: number, s: IpvsService): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_SET_SERVICE);
-  writeService(w, s);
-  return w.finish();
+  const w = new GenlWriter();
+  setService(w, family, s);
+  return w.finishOne();
 }
 
 export function buildDelService(family: number, key: ServiceKey): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_DEL_SERVICE);
-  writeServiceKey(w, key);
-  return w.finish();
+  const w = new GenlWriter();
+  delService(w, family, key);
+  return w.finishOne();
 }
 
 /** Dump of one service's real servers. */
 export function buildGetDests(family: number, key: ServiceKey): Uint8Array {
-  const w = new GenlWriter(family, NLM_F_DUMP, IPVS_CMD_GET_DEST);
-  writeServiceKey(w, key);
-  return w.finish();
+  const w = new GenlWriter();
+  getDests(w, family, key);
+  return w.finishOne();
 }
 
 export function buildNewDest(family: number, key: ServiceKey, d: IpvsDest): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_NEW_DEST);
-  writeServiceKey(w, key);
-  writeDest(w, d);
-  return w.finish();
+  const w = new GenlWriter();
+  newDest(w, family, key, d);
+  return w.finishOne();
 }
 
 export function buildSetDest(family: number, key: ServiceKey, d: IpvsDest): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_SET_DEST);
-  writeServiceKey(w, key);
-  writeDest(w, d);
-  return w.finish();
+  const w = new GenlWriter();
+  setDest(w, family, key, d);
+  return w.finishOne();
 }
 
 export function buildDelDest(family: number, key: ServiceKey, d: DestKey): Uint8Array {
-  const w = new GenlWriter(family, 0, IPVS_CMD_DEL_DEST);
-  writeServiceKey(w, key);
-  const at = w.begin(IPVS_CMD_ATTR_DEST);
-  writeDestKey(w, d);
-  w.end(at);
-  return w.finish();
+  const w = new GenlWriter();
+  delDest(w, family, key, d);
+  return w.finishOne();
 }
 
 /** Removes every service (and so every dest). vigil never sends it on its own: it owns only its services. */
 export function buildFlush(family: number): Uint8Array {
-  return new GenlWriter(family, 0, IPVS_CMD_FLUSH).finish();
+  const w = new GenlWriter();
+  flush(w, family);
+  return w.finishOne();
+}
+
+/**
+ * Many requests into one shared buffer (the same bytes as the build* functions, which use it for one
+ * message): what IpvsClient encodes a batch of ops with. messages() returns views, in order.
+ */
+export class IpvsRequestWriter {
+  private readonly w: GenlWriter;
+  constructor(
+    readonly family: number,
+    /** initial buffer size; it grows as needed */
+    size = 4096,
+  ) {
+    this.w = new GenlWriter(size);
+  }
+  newService(s: IpvsService): void {
+    newService(this.w, this.family, s);
+  }
+  setService(s: IpvsService): void {
+    setService(this.w, this.family, s);
+  }
+  delService(key: ServiceKey): void {
+    delService(this.w, this.family, key);
+  }
+  newDest(key: ServiceKey, d: IpvsDest): void {
+    newDest(this.w, this.family, key, d);
+  }
+  setDest(key: ServiceKey, d: IpvsDest): void {
+    setDest(this.w, this.family, key, d);
+  }
+  delDest(key: ServiceKey, d: DestKey): void {
+    delDest(this.w, this.family, key, d);
+  }
+  messages(): Uint8Array[] {
+    return this.w.messages();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

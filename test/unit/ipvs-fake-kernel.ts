@@ -1,4 +1,4 @@
-// A fake IPVS kernel behind the NetlinkTransport interface: decodes the requests IpvsClient sends and
+// A fake IPVS kernel behind the NetlinkBatchTransport interface: decodes the requests IpvsClient sends and
 // answers as net/netfilter/ipvs/ip_vs_ctl.c does (errno per failure mode), so the client and reconcile
 // are tested without a kernel. The real kernel is the VM tier's job (test/vm).
 
@@ -41,8 +41,36 @@ import {
   type IpvsService,
   serviceKeyString,
 } from "../../agent/wire/ipvs.ts";
-import { AttrSet, NetlinkError, NLM_F_MULTI, nla } from "../../agent/wire/netlink.ts";
-import type { NetlinkTransport } from "../../ffi/netlink-socket.ts";
+import {
+  AttrSet,
+  align4,
+  decodeNlMsgs,
+  encodeNlMsg,
+  NetlinkError,
+  NLM_F_ACK,
+  NLM_F_MULTI,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  nla,
+} from "../../agent/wire/netlink.ts";
+import {
+  type AckMode,
+  type BatchOutcome,
+  ChunkAnswers,
+  encodeChunk,
+  planChunks,
+} from "../../agent/wire/netlink-batch.ts";
+import type { NetlinkBatchTransport } from "../../ffi/netlink-socket.ts";
+
+/** The kernel's answer to one request (netlink_ack with NETLINK_CAP_ACK: the request header only). */
+export function kernelAnswer(request: Uint8Array, errno: number): Uint8Array {
+  const body = new Uint8Array(4 + NLMSG_HDRLEN);
+  const dv = new DataView(body.buffer);
+  dv.setInt32(0, -errno, true);
+  body.set(request.subarray(0, NLMSG_HDRLEN), 4);
+  const seq = new DataView(request.buffer, request.byteOffset).getUint32(8, true);
+  return encodeNlMsg({ type: NLMSG_ERROR, flags: 0x100, seq }, body);
+}
 
 export const FAKE_IPVS_FAMILY = 37;
 export const SCHEDULERS = [
@@ -70,12 +98,64 @@ export interface FakeEntry {
   dests: Map<string, IpvsDest>;
 }
 
-export class FakeIpvsKernel implements NetlinkTransport {
+export class FakeIpvsKernel implements NetlinkBatchTransport {
   readonly table = new Map<string, FakeEntry>();
   readonly log: { cmd: number; service?: string }[] = [];
   /** false: the kernel has no IPVS (family lookup fails with ENOENT) */
   ipvs = true;
   schedulers = new Set(SCHEDULERS);
+  /** requestBatch: how the socket would ask for acks, and its datagram limits */
+  ackMode: AckMode = "errors";
+  batchLimits = { maxBytes: 32 << 10, maxMsgs: 64 };
+  /** requests per datagram received through requestBatch */
+  readonly datagrams: number[] = [];
+  /** answers the "socket" can queue per datagram before the kernel drops the rest (ENOBUFS) */
+  answerRoom = Number.POSITIVE_INFINITY;
+
+  /** What NetlinkSocket.requestBatch does, with this fake behind the datagram instead of a kernel. */
+  requestBatch(msgs: readonly Uint8Array[]): BatchOutcome[] {
+    const out: BatchOutcome[] = [];
+    let seq = 1000;
+    for (const [from, to] of planChunks(
+      msgs.map((m) => m.length),
+      this.batchLimits,
+    )) {
+      const dgram = encodeChunk(msgs, from, to, seq, this.ackMode);
+      const answers = new ChunkAnswers(seq, to - from, this.ackMode);
+      seq += to - from;
+      const queued = this.receiveDatagram(dgram);
+      this.datagrams.push(to - from);
+      const overrun = queued.length > this.answerRoom;
+      for (const a of queued.slice(0, this.answerRoom)) {
+        const r = answers.feed(a);
+        if (!r.ok) throw new Error(String(r.error));
+      }
+      for (const o of answers.finish(new NetlinkError("ENOBUFS", 105), !overrun)) out.push(o);
+    }
+    return out;
+  }
+
+  /** netlink_rcv_skb: every message in order, an answer for each failure and each ACK asked for. */
+  private receiveDatagram(dgram: Uint8Array): Uint8Array[] {
+    const msgs = decodeNlMsgs(dgram);
+    if (!msgs.ok) throw new Error(String(msgs.error));
+    const answers: Uint8Array[] = [];
+    let off = 0;
+    for (const m of msgs.value) {
+      const len = NLMSG_HDRLEN + m.payload.length;
+      const bytes = dgram.subarray(off, off + len);
+      off += align4(len);
+      let errno = 0;
+      try {
+        this.request(bytes);
+      } catch (e) {
+        if (!(e instanceof NetlinkError)) throw e;
+        errno = e.errno;
+      }
+      if (errno !== 0 || m.flags & NLM_F_ACK) answers.push(kernelAnswer(bytes, errno));
+    }
+    return answers;
+  }
 
   request(msg: Uint8Array): Uint8Array[] {
     const g = decodeGenlMsg(msg);

@@ -2,12 +2,16 @@
 // The property test applies the ops through IpvsClient to a fake kernel (test/unit/ipvs-fake-kernel.ts).
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { applyOps, IpvsClient, readTable } from "../../agent/lvs/ipvs-client.ts";
+import { applyOps, IpvsClient, IpvsTableSync, readTable } from "../../agent/lvs/ipvs-client.ts";
 import {
+  byServiceName,
   type DesiredDest,
   type DesiredService,
+  type IpvsOp,
   type KernelService,
   reconcile,
+  reconcileApplied,
+  sameDesiredService,
   toIpvsDest,
   toIpvsService,
 } from "../../agent/lvs/reconcile.ts";
@@ -15,6 +19,7 @@ import {
   destKeyString,
   FWD_METHODS,
   IP_VS_SVC_F_PERSISTENT,
+  IPVS_CMD_SET_DEST,
   type IpvsDest,
   type ServiceKey,
   serviceKeyString,
@@ -217,5 +222,142 @@ describe("reconcile properties", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// incremental reconcile: diffing against what was applied gives the same ops as a fresh dump would
+
+/** an op as comparable text; dest ops of one service may come in another order (dump order) */
+const opText = (o: IpvsOp): string => JSON.stringify(o);
+const sortedOps = (ops: readonly IpvsOp[]): string[] => ops.map(opText).sort();
+
+/** a random edit of a table: change, add or drop services and dests */
+const editArb = fc.record({
+  drop: fc.array(fc.nat(), { maxLength: 2 }),
+  add: fc.array(serviceArb, { maxLength: 2 }),
+  reweigh: fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 5 })), { maxLength: 3 }),
+  resched: fc.option(fc.tuple(fc.nat(), fc.constantFrom("rr", "wrr", "sh"))),
+});
+type Edit = typeof editArb extends fc.Arbitrary<infer R> ? R : never;
+function edit(t: DesiredService[], e: Edit) {
+  let out = t.filter((_, i) => !e.drop.some((d) => t.length > 0 && d % t.length === i));
+  out = out.map((s, i) => {
+    let x = s;
+    for (const [si, di, w] of e.reweigh) {
+      if (si % Math.max(1, out.length) !== i || x.dests.length === 0) continue;
+      x = { ...x, dests: x.dests.map((y, j) => (j === di % x.dests.length ? { ...y, weight: w } : y)) };
+    }
+    if (e.resched && e.resched[0] % Math.max(1, out.length) === i) x = { ...x, sched: e.resched[1] };
+    return x;
+  });
+  return [...out, ...e.add];
+}
+
+describe("incremental reconcile", () => {
+  test("same ops (as a set, same service order) as a full reconcile against the kernel, step after step", () => {
+    fc.assert(
+      fc.property(tableArb, fc.array(editArb, { minLength: 1, maxLength: 4 }), (first, edits) => {
+        const kernel = new FakeIpvsKernel();
+        const client = IpvsClient.open(kernel);
+        let desired = first;
+        let owned = new Set<string>();
+        expect(applyOps(client, reconcile(desired, readTable(client), owned)).errors).toEqual([]);
+        let applied = byServiceName(desired);
+        for (const e of edits) {
+          const next = edit(desired, e);
+          owned = new Set([...owned, ...desired.map((s) => serviceKeyString(s.key))]);
+          const full = reconcile(next, readTable(client), owned);
+          const inc = reconcileApplied(byServiceName(next), applied, owned);
+          expect(sortedOps(inc)).toEqual(sortedOps(full));
+          // services come in the same order: a service's ops are never split or reordered
+          const order = (ops: IpvsOp[]) => [
+            ...new Set(ops.map((o) => JSON.stringify("service" in o ? o.service.key : o.key))),
+          ];
+          expect(order(inc)).toEqual(order(full));
+          expect(applyOps(client, inc).errors).toEqual([]);
+          expect(reconcile(next, readTable(client), owned)).toEqual([]);
+          desired = next;
+          applied = byServiceName(next);
+          owned = new Set(next.map((s) => serviceKeyString(s.key)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("sameDesiredService: true means the full diff finds nothing to do", () => {
+    fc.assert(
+      fc.property(serviceArb, serviceArb, (a, b0) => {
+        const b = { ...b0, key: a.key };
+        if (sameDesiredService(a, b)) expect(reconcile([b], kernelOf(dedupe([a])))).toEqual([]);
+        expect(sameDesiredService(a, { ...a, dests: [...a.dests] })).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test("IpvsTableSync: reads the kernel first, then sends only a change's ops without reading", () => {
+    const kernel = new FakeIpvsKernel();
+    const client = IpvsClient.open(kernel);
+    const table: DesiredService[] = [];
+    for (let i = 0; i < 50; i++)
+      table.push({
+        key: { af: 4, protocol: "tcp", addr: "192.0.2.1", port: 1000 + i },
+        sched: "wlc",
+        dests: [d("198.51.100.1"), d("198.51.100.2"), d("198.51.100.3")],
+      });
+    const sync = new IpvsTableSync(client);
+    const first = sync.sync(table, new Set());
+    expect([first.dumped, first.ops.length, first.result.errors]).toEqual([true, 200, []]);
+    expect(kernel.datagrams.length).toBeGreaterThan(1); // batched, within the limits
+    expect(kernel.datagrams.every((n) => n <= kernel.batchLimits.maxMsgs)).toBe(true);
+
+    kernel.log.length = 0;
+    const changed = table.map((s, i) =>
+      i === 17 ? { ...s, dests: [d("198.51.100.1", 4), ...s.dests.slice(1)] } : s,
+    );
+    const second = sync.sync(changed, new Set());
+    expect([second.dumped, second.ops.map((o) => o.op)]).toEqual([false, ["edit-dest"]]);
+    // one request in all: no dump (GET_SERVICE / GET_DEST) at all
+    expect(kernel.log.map((e) => e.cmd)).toEqual([IPVS_CMD_SET_DEST]);
+    expect(
+      sync.kernelView().find((s) => serviceKeyString(s.service.key) === "tcp 192.0.2.1:1017")?.dests[0]
+        ?.weight,
+    ).toBe(4);
+
+    // an operator deletes a vigil service by hand: repaired at the next resync, not before
+    kernel.table.delete("tcp 192.0.2.1:1003");
+    expect(sync.sync(changed, new Set()).ops).toEqual([]);
+    sync.resync();
+    const third = sync.sync(changed, new Set());
+    expect([third.dumped, third.ops.map((o) => o.op)]).toEqual([
+      true,
+      ["add-service", "add-dest", "add-dest", "add-dest"],
+    ]);
+  });
+
+  test("IpvsTableSync: a refusal reads the kernel again at the next sync; status shows what the kernel has", () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.schedulers.delete("ovf");
+    const client = IpvsClient.open(kernel);
+    const ok: DesiredService = { key: K1, sched: "rr", dests: [d("198.51.100.1")] };
+    const bad: DesiredService = { key: K2, sched: "ovf", dests: [d("2001:db8:1::1")] };
+    const sync = new IpvsTableSync(client);
+    const r1 = sync.sync([ok, bad], new Set());
+    expect(r1.result.errors.map((e) => [e.op, e.service, e.code])).toEqual([
+      ["add-service", "udp [2001:db8::1]:53", "ENOENT"],
+    ]);
+    expect(r1.result.skipped).toBe(1);
+    expect(sync.kernelView().map((s) => serviceKeyString(s.service.key))).toEqual(["tcp 192.0.2.1:80"]);
+    expect(sync.willDump).toBe(true);
+    kernel.schedulers.add("ovf");
+    const r2 = sync.sync([ok, bad], new Set());
+    expect([r2.dumped, r2.ops.map((o) => o.op), r2.result.errors]).toEqual([
+      true,
+      ["add-service", "add-dest"],
+      [],
+    ]);
+    expect(sync.willDump).toBe(false);
   });
 });

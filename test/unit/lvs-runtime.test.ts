@@ -7,7 +7,13 @@ import type { CheckerSpec, CheckResult } from "../../agent/check/types.ts";
 import { Config, type ConfigInput } from "../../agent/config/model.ts";
 import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
 import { LvsRuntime, type LvsRuntimeDeps } from "../../agent/lvs/runtime.ts";
-import { IPVS_CMD_DEL_DEST, IPVS_CMD_DEL_SERVICE, IPVS_CMD_FLUSH } from "../../agent/wire/ipvs.ts";
+import {
+  IPVS_CMD_DEL_DEST,
+  IPVS_CMD_DEL_SERVICE,
+  IPVS_CMD_FLUSH,
+  IPVS_CMD_GET_DEST,
+  IPVS_CMD_GET_SERVICE,
+} from "../../agent/wire/ipvs.ts";
 import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
 
 const RS1 = "198.51.100.1";
@@ -200,6 +206,49 @@ describe("programming the kernel", () => {
     h.rt.apply(cfg(), 1);
     expect(kernel.table.has("tcp 192.0.2.99:80")).toBe(true);
     expect(kernel.log.some((l) => l.cmd === IPVS_CMD_FLUSH)).toBe(false);
+    h.rt.stop();
+  });
+});
+
+describe("incremental programming", () => {
+  const reads = (k: FakeIpvsKernel) =>
+    k.log.filter((e) => e.cmd === IPVS_CMD_GET_SERVICE || e.cmd === IPVS_CMD_GET_DEST).length;
+
+  test("a health change sends only its op, no kernel read; a reload and the resync timer read it again", async () => {
+    const h = harness({ resyncMs: 150 });
+    h.rt.apply(cfg(), 1);
+    expect(reads(h.kernel)).toBeGreaterThan(0); // adoption
+    h.kernel.log.length = 0;
+    h.alive.delete(RS1);
+    await until(() => table(h.kernel).length === 1);
+    expect(h.kernel.log.map((e) => e.cmd)).toEqual([IPVS_CMD_DEL_DEST]);
+
+    // someone deletes the service by hand: the next resync (timer) reads the kernel and repairs it
+    h.kernel.table.delete(`tcp ${VIP}:80`);
+    await until(() => table(h.kernel).length === 1, 3000);
+    expect(reads(h.kernel)).toBeGreaterThan(0);
+
+    h.kernel.log.length = 0;
+    h.rt.apply(cfg({ lbAlgo: "wrr" }), 2);
+    expect(reads(h.kernel)).toBeGreaterThan(0);
+    expect(h.kernel.table.get(`tcp ${VIP}:80`)?.service.sched).toBe("wrr");
+    h.rt.stop();
+  });
+
+  test("after a refusal the next reconcile reads the kernel; status shows what the kernel has", async () => {
+    const kernel = new FakeIpvsKernel();
+    kernel.schedulers.delete("wrr");
+    const h = harness({ kernel, resyncMs: 0 });
+    h.rt.apply(cfg({ lbAlgo: "wrr" }), 1);
+    expect(h.rt.status().virtualServers[0]).toMatchObject({ inKernel: false });
+    expect(h.rt.status().lastReconcile).toMatchObject({ errors: 1, skipped: 2 });
+    kernel.schedulers.add("wrr");
+    kernel.log.length = 0;
+    h.alive.delete(RS2);
+    await until(() => table(kernel).length === 1);
+    expect(reads(kernel)).toBeGreaterThan(0);
+    expect(table(kernel)).toEqual([`${RS1}:80=1`]);
+    expect(h.rt.status().virtualServers[0]).toMatchObject({ inKernel: true });
     h.rt.stop();
   });
 });

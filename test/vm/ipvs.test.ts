@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { runInVm, vmUnavailableReason } from "./vm.ts";
 
-const EXPECTED_GUEST_TESTS = 8;
+const EXPECTED_GUEST_TESTS = 10;
 
 interface GuestResult {
   name: string;

@@ -5,7 +5,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyOps, type IpvsClient, IpvsError, openIpvs, readTable } from "../../../agent/lvs/ipvs-client.ts";
+import {
+  applyOps,
+  type IpvsClient,
+  IpvsError,
+  IpvsTableSync,
+  openIpvs,
+  readTable,
+} from "../../../agent/lvs/ipvs-client.ts";
 import {
   type DesiredService,
   type KernelService,
@@ -288,5 +295,87 @@ describe("IPVS on a real kernel", () => {
     const web = client.service(WEB);
     expect(web && catchErr(() => client.addService(web)).code).toBe("EEXIST");
     expect(client.service(GUE)).toBeUndefined();
+  });
+});
+
+// --- batches of many requests per datagram, and the incremental programmer, on the real kernel
+const BIG_ADDR = "203.0.113.100";
+/** 150 services x 5 dests from port `port0`; the 76th asks for the held-back ovf scheduler */
+function big(port0: number, withOvf: boolean): DesiredService[] {
+  const out: DesiredService[] = [];
+  for (let i = 0; i < 150; i++) {
+    if (i === 75 && !withOvf) continue;
+    out.push({
+      key: { af: 4, protocol: "tcp", addr: BIG_ADDR, port: port0 + i },
+      sched: i === 75 ? "ovf" : "wlc",
+      dests: [1, 2, 3, 4, 5].map((r) => ({
+        addr: `198.51.100.${r}`,
+        port: 80,
+        fwd: "masq" as const,
+        weight: 1,
+      })),
+    });
+  }
+  return out;
+}
+const bigLines = () => ipvsadmSave().filter((l) => l.includes(`${BIG_ADDR}:`));
+
+describe("batched netlink and incremental sync on a real kernel", () => {
+  test("900 ops per ack mode, many per datagram: the refused service fails alone, ipvsadm agrees", () => {
+    for (const [mode, port0] of [
+      ["each", 2000],
+      ["errors", 3000],
+    ] as const) {
+      const s = openIpvs({ ackMode: mode });
+      try {
+        const ops = reconcile(big(port0, true), readTable(s.client));
+        expect(ops.length).toBe(900);
+        const res = applyOps(s.client, ops);
+        expect(res.errors.map((e) => [e.op, e.service, e.code])).toEqual([
+          ["add-service", `tcp ${BIG_ADDR}:${port0 + 75}`, "ENOENT"],
+        ]);
+        expect([res.applied, res.skipped]).toEqual([894, 5]);
+      } finally {
+        s.socket.close();
+      }
+    }
+    expect(bigLines().length).toBe(2 * 149 * 6);
+    expect(renderSave(readTable(client))).toEqual(ipvsadmSave());
+    expect(ipvsadmSave()).toContain(FOREIGN_DEST);
+  });
+
+  test("IpvsTableSync: adopts, a change is one request without a dump, a manual edit is repaired at resync", () => {
+    const desired = [...big(2000, false), ...big(3000, false)];
+    const sync = new IpvsTableSync(client);
+    const first = sync.sync(desired, new Set());
+    expect([first.dumped, first.ops]).toEqual([true, []]);
+
+    const changed = desired.map((s, i) =>
+      i === 10 ? { ...s, dests: s.dests.map((d, j) => (j === 1 ? { ...d, weight: 4 } : d)) } : s,
+    );
+    const second = sync.sync(changed, new Set());
+    expect([second.dumped, second.ops.map((o) => o.op), second.result.errors]).toEqual([
+      false,
+      ["edit-dest"],
+      [],
+    ]);
+    expect(ipvsadmSave()).toContain(`-a -t ${BIG_ADDR}:2010 -r 198.51.100.2:80 -m -w 4`);
+
+    // an operator edits a vigil dest by hand: vigil does not know until it reads the kernel again
+    sh(["ipvsadm", "-e", "-t", `${BIG_ADDR}:3020`, "-r", "198.51.100.3:80", "-m", "-w", "9"]);
+    expect(sync.sync(changed, new Set()).ops).toEqual([]);
+    sync.resync();
+    const third = sync.sync(changed, new Set());
+    expect([third.dumped, third.ops.map((o) => o.op)]).toEqual([true, ["edit-dest"]]);
+    expect(ipvsadmSave()).toContain(`-a -t ${BIG_ADDR}:3020 -r 198.51.100.3:80 -m -w 1`);
+
+    // dropping them all (owned, no longer desired): batched del-service, the rest untouched
+    const before = ipvsadmSave().filter((l) => !l.includes(`${BIG_ADDR}:`));
+    const owned = new Set([...big(2000, true), ...big(3000, true)].map((s) => serviceKeyString(s.key)));
+    const last = sync.sync([], owned);
+    expect(last.ops.length).toBe(298);
+    expect(last.result.errors).toEqual([]);
+    expect(bigLines()).toEqual([]);
+    expect(ipvsadmSave()).toEqual(before);
   });
 });
