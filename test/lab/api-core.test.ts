@@ -1,18 +1,16 @@
-// Pure parts of the API, without a kernel: the event ring, the listener rules, the config store's
-// atomic writes and the apply controller's ordering (validate, generation, persist, deliver, roll
-// back). The proto <-> model mapping is tested in test/unit/api-mapping.test.ts.
+// Pure parts of the API, without a kernel: the listener rules, the config store's atomic writes and
+// the apply controller's ordering (validate, generation, persist, deliver, roll back). The proto <->
+// model mapping, the event ring and the maintenance set are tested in test/unit/api-*.test.ts.
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiConfigError, listenersFromFlags, parseHostPort } from "../../agent/api/auth.ts";
 import { ConfigController, ReloadWaiter } from "../../agent/api/controller.ts";
-import { EventRing } from "../../agent/api/events.ts";
 import { stableJson } from "../../agent/config/diff.ts";
 import { parseConfigText } from "../../agent/config/load.ts";
 import { ConfigStore } from "../../agent/config/store.ts";
 import { createLogger } from "../../agent/observe/log.ts";
-import * as pb from "../../proto/gen/vigil/v1/agent.ts";
 
 const fixtures = join(import.meta.dir, "..", "fixtures", "conf");
 const log = createLogger({ level: "silent" });
@@ -33,40 +31,6 @@ const anyEnv = {
   userExists: () => true,
   commandExists: () => true,
 };
-
-describe("event ring", () => {
-  const body = (i: number) => ({ transition: pb.Transition.fromPartial({ instance: `I${i}` }) });
-
-  test("sequences, replay from a sequence, and only-new", () => {
-    const r = new EventRing(4);
-    for (let i = 1; i <= 3; i++) r.push(body(i));
-    expect(r.since(2).events.map((e) => e.sequence)).toEqual([2, 3]);
-    expect(r.since(2).lost).toBeNull();
-    expect(r.since(0).events).toEqual([]);
-    expect(r.since(4).events).toEqual([]);
-    // a sequence from an earlier agent process: everything held is new to that client
-    expect(r.since(99).events.map((e) => e.sequence)).toEqual([1, 2, 3]);
-  });
-
-  test("a client asking for overwritten events is told the range it lost", () => {
-    const r = new EventRing(4);
-    for (let i = 1; i <= 10; i++) r.push(body(i));
-    const s = r.since(3);
-    expect(s.lost).toEqual({ firstMissed: 3, lastMissed: 6 });
-    expect(s.events.map((e) => e.sequence)).toEqual([7, 8, 9, 10]);
-  });
-
-  test("subscribers see pushes in order", () => {
-    const r = new EventRing(2);
-    const seen: number[] = [];
-    const off = r.subscribe((e) => seen.push(e.sequence));
-    r.push(body(1));
-    r.push(body(2));
-    off();
-    r.push(body(3));
-    expect(seen).toEqual([1, 2]);
-  });
-});
 
 describe("listener rules", () => {
   const base = { stateDir: "/var/lib/vigil" };
