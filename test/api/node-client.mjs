@@ -182,12 +182,16 @@ async function lb([socket, vsName, rsName, ipvs]) {
   out({ step: "health-event", event: health, lost: events.find((e) => e.eventsLost) ?? null });
   const weightBefore = withIpvs ? await waitWeight(s0.rs?.weight ?? -1) : null;
 
+  // timings: the call's round trip (persisted, sent to the check child) and until ipvsadm shows it
+  const tDrain = Date.now();
   const d = await call(client, "SetMaintenance", {
     realServer: { virtualServer: vsName, realServer: rsName },
     active: true,
   });
+  const drainRttMs = Date.now() - tDrain;
   const m = await waitFor(events, (e) => e.maintenance?.realServer === rsName && e.maintenance.active, 10000);
   const kernelDrained = withIpvs ? await waitWeight(0) : null;
+  const drainToKernelMs = withIpvs ? Date.now() - tDrain : null;
   // the check child publishes after its reconcile: wait for GetState to show the kernel side
   let s1 = await rsState();
   const t1 = Date.now();
@@ -197,6 +201,8 @@ async function lb([socket, vsName, rsName, ipvs]) {
   }
   out({
     step: "drain",
+    drainRttMs,
+    drainToKernelMs,
     changed: d.changed,
     event: m,
     ipvsWeightBefore: weightBefore,
@@ -209,6 +215,7 @@ async function lb([socket, vsName, rsName, ipvs]) {
   });
   out({ step: "drain-again", changed: again.changed });
 
+  const tUndrain = Date.now();
   const u = await call(client, "SetMaintenance", {
     realServer: { virtualServer: vsName, realServer: rsName },
     active: false,
@@ -219,13 +226,14 @@ async function lb([socket, vsName, rsName, ipvs]) {
     10000,
   );
   const restored = withIpvs ? await waitWeight(weightBefore) : null;
+  const undrainToKernelMs = withIpvs ? Date.now() - tUndrain : null;
   let s2 = await rsState();
   const t2 = Date.now();
   while (withIpvs && s2.rs?.kernelWeight !== weightBefore && Date.now() - t2 < 10000) {
     await sleep(100);
     s2 = await rsState();
   }
-  out({ step: "undrain", changed: u.changed, event: um, ipvsWeight: restored, rs: s2.rs });
+  out({ step: "undrain", undrainToKernelMs, changed: u.changed, event: um, ipvsWeight: restored, rs: s2.rs });
 
   try {
     await call(client, "SetMaintenance", {

@@ -230,6 +230,13 @@ describe("the API on a kernel with IPVS", () => {
     const t0 = performance.now();
     const s = nodeClient(["lb", SOCK, VS, `${RS[0]}:80`, "1"]);
     timings["lb"] = (performance.now() - t0) / 1000;
+    for (const [k, st] of [
+      ["drainRtt", "drain"],
+      ["drainToKernel", "drain"],
+      ["undrainToKernel", "undrain"],
+    ] as const) {
+      timings[k] = Number(s[st]?.[`${k}Ms`]) / 1000;
+    }
     expect(s["lb-state"]).toMatchObject({ ipvs: "ok", loadBalancingAvailable: true });
     const vss = s["lb-state"]?.["virtualServers"] as {
       name: string;
@@ -263,6 +270,7 @@ describe("the API on a kernel with IPVS", () => {
   }, 240_000);
 
   test("vigil ctl: drain -> weight 0 and no new connections to it; undrain -> back in rotation", async () => {
+    const t0 = performance.now();
     // VI_1 back to master, so the client reaches the VIP
     expect(ctl("maintenance", "VI_1", "off")).toMatchObject({ code: 0 });
     await waitFor("VIP back", () => sh(`ip -o addr show dev dir0`).out.includes(`${VIP}/24`), 30);
@@ -286,6 +294,7 @@ describe("the API on a kernel with IPVS", () => {
     const watch = sh(`timeout 20 ${bin} ctl --api unix:${SOCK} watch --from 1 --json`);
     const lines = watch.out.split("\n").filter((l) => l.startsWith("{"));
     expect(lines[0]).toContain('"eventsLost"');
+    timings["ctl"] = (performance.now() - t0) / 1000;
     const drains = lines.filter((l) => l.includes('"maintenance"') && l.includes(RS[1]!));
     expect(drains.length).toBe(2);
   }, 240_000);
