@@ -61,9 +61,17 @@ async function scenario([socket, ns, confFile, vip, dev = "eth0"]) {
   while (!kernelHas(ns, vip, dev) && Date.now() - t0 < 30000) await sleep(20);
   out({ step: "vip", present: kernelHas(ns, vip, dev), ms: Date.now() - t0 });
 
-  const st = await call(client, "GetState", {});
+  // the vrrp child publishes its state right after the transition that added the VIP: GetState
+  // may trail the kernel by a moment
+  let st = await call(client, "GetState", {});
+  const t1 = Date.now();
+  while (!st.instances.some((i) => i.vipsHeld.includes(vip)) && Date.now() - t1 < 5000) {
+    await sleep(20);
+    st = await call(client, "GetState", {});
+  }
   out({
     step: "state",
+    trailMs: Date.now() - t1,
     generation: st.generation,
     instances: st.instances.map((i) => ({
       name: i.name,

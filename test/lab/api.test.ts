@@ -310,6 +310,9 @@ describe("API from a Node.js client", () => {
       event: { maintenance: { virtualServer: VS, realServer: "192.0.2.1:8081", active: true } },
       rs: { drained: true, inKernel: false, health: "UP" },
     });
+    console.log(
+      `[bench] SetMaintenance drain round trip (persist + send to the check child): ${lbStep("drain")?.["drainRttMs"]} ms`,
+    );
     expect(lbStep("drain-again")).toMatchObject({ changed: false });
     expect(lbStep("undrain")).toMatchObject({ changed: true, rs: { drained: false } });
     expect(lbStep("unknown")).toMatchObject({ code: grpc.status.NOT_FOUND });
