@@ -217,7 +217,7 @@ export function formatEvent(e: pb.Event): string {
     return `${head} real server ${m.virtualServer} ${m.realServer}: ${m.active ? "drained" : "undrained"}`;
   }
   if (e.eventsLost) {
-    return `${head} events ${e.eventsLost.firstMissed}..${e.eventsLost.lastMissed} were lost (buffer overrun); run status to resync`;
+    return `${head} events ${e.eventsLost.firstMissed}..${e.eventsLost.lastMissed} are not held (dropped from the buffer, or from an earlier run of the agent); run status to resync`;
   }
   return `${head} (unknown event)`;
 }
