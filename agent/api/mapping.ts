@@ -9,23 +9,36 @@
 // same loader as YAML (see apiConfigToInput's caller in controller.ts). Source locations (`loc`,
 // `locs`) and `globalDefs.ignored` are file metadata with no meaning over the API and are not carried.
 //
-// Not mapped yet: the load-balancing sections (virtualServers, virtualServerGroups), whose model is
-// being written; structured configs therefore carry VRRP only, while text configs and GetConfig's
-// YAML carry everything.
+// Checkers, a discriminated union on `type` in the model, are a oneof in the proto whose case is the
+// checker keyword (tcp_check <-> TCP_CHECK, ...); the fields of each case are the model's.
 
 import * as pb from "../../proto/gen/vigil/v1/agent.ts";
 import type { ConfigDiff } from "../config/diff.ts";
 import type {
+  Checker,
   Config,
   ConfigError,
   ConfigInput,
+  DnsCheck,
   GarpSettings,
+  HttpGetCheck,
+  HttpUrl,
+  MiscCheck,
   NotifyScripts,
+  PingCheck,
+  RealServer,
+  SorryServer,
+  SslGetCheck,
   SyncGroup,
+  TcpCheck,
   TrackInterface,
   TrackScript,
+  UdpCheck,
   UnicastPeer,
   VirtualIp,
+  VirtualServer,
+  VirtualServerGroup,
+  VirtualServerGroupEntry,
   VrrpInstance,
   VrrpScript,
 } from "../config/model.ts";
@@ -139,6 +152,170 @@ function syncGroupToProto(g: SyncGroup): pb.SyncGroup {
   });
 }
 
+function groupEntryToProto(e: VirtualServerGroupEntry): pb.VirtualServerGroupEntry {
+  return pb.VirtualServerGroupEntry.fromPartial({
+    address: e.address,
+    addressEnd: e.addressEnd,
+    port: e.port,
+    fwmark: e.fwmark,
+    family: e.family,
+  });
+}
+
+function groupToProto(g: VirtualServerGroup): pb.VirtualServerGroup {
+  return pb.VirtualServerGroup.fromPartial({ name: g.name, entries: g.entries.map(groupEntryToProto) });
+}
+
+/** The settings every checker has (model: checkerCommon). */
+function commonToProto(c: Checker) {
+  return {
+    retry: c.retry,
+    delayBeforeRetry: c.delayBeforeRetry,
+    warmup: c.warmup,
+    delayLoop: c.delayLoop,
+    alpha: c.alpha,
+    logAllFailures: c.logAllFailures,
+  };
+}
+
+/** Where a connecting checker connects from and to (model: connection). */
+function connToProto(c: Exclude<Checker, MiscCheck>) {
+  return {
+    connectIp: c.connectIp,
+    connectPort: c.connectPort,
+    bindto: c.bindto,
+    bindPort: c.bindPort,
+    bindIf: c.bindIf,
+    connectTimeout: c.connectTimeout,
+    fwmark: c.fwmark,
+  };
+}
+
+function urlToProto(u: HttpUrl): pb.HttpUrl {
+  return pb.HttpUrl.fromPartial({
+    path: u.path,
+    digest: u.digest,
+    statusCode: u.statusCode ? [...u.statusCode] : [],
+    virtualhost: u.virtualhost,
+  });
+}
+
+function httpToProto(c: HttpGetCheck | SslGetCheck) {
+  return {
+    ...commonToProto(c),
+    ...connToProto(c),
+    virtualhost: c.virtualhost,
+    httpProtocol: c.httpProtocol,
+    url: c.url.map(urlToProto),
+  };
+}
+
+function checkerToProto(c: Checker): pb.Checker {
+  switch (c.type) {
+    case "TCP_CHECK":
+      return pb.Checker.fromPartial({ tcpCheck: { ...commonToProto(c), ...connToProto(c) } });
+    case "HTTP_GET":
+      return pb.Checker.fromPartial({ httpGet: httpToProto(c) });
+    case "SSL_GET":
+      return pb.Checker.fromPartial({ sslGet: { ...httpToProto(c), enableSni: c.enableSni } });
+    case "DNS_CHECK":
+      return pb.Checker.fromPartial({
+        dnsCheck: { ...commonToProto(c), ...connToProto(c), dnsType: c.dnsType, name: c.name },
+      });
+    case "UDP_CHECK":
+      return pb.Checker.fromPartial({
+        udpCheck: {
+          ...commonToProto(c),
+          ...connToProto(c),
+          payload: c.payload,
+          requireReply: c.requireReply,
+          replyData: c.replyData,
+          minReplyLength: c.minReplyLength,
+          maxReplyLength: c.maxReplyLength,
+        },
+      });
+    case "PING_CHECK":
+      return pb.Checker.fromPartial({ pingCheck: { ...commonToProto(c), ...connToProto(c) } });
+    case "MISC_CHECK":
+      return pb.Checker.fromPartial({
+        miscCheck: {
+          ...commonToProto(c),
+          miscPath: c.miscPath,
+          miscTimeout: c.miscTimeout,
+          miscDynamic: c.miscDynamic,
+          user: c.user,
+          group: c.group,
+        },
+      });
+  }
+}
+
+function realServerToProto(r: RealServer): pb.RealServer {
+  return pb.RealServer.fromPartial({
+    address: r.address,
+    port: r.port,
+    weight: r.weight,
+    lvsMethod: r.lvsMethod,
+    inhibitOnFailure: r.inhibitOnFailure,
+    notifyUp: r.notifyUp,
+    notifyDown: r.notifyDown,
+    uthreshold: r.uthreshold,
+    lthreshold: r.lthreshold,
+    alpha: r.alpha,
+    retry: r.retry,
+    delayBeforeRetry: r.delayBeforeRetry,
+    warmup: r.warmup,
+    connectTimeout: r.connectTimeout,
+    delayLoop: r.delayLoop,
+    virtualhost: r.virtualhost,
+    checkers: r.checkers.map(checkerToProto),
+  });
+}
+
+function sorryToProto(s: SorryServer): pb.SorryServer {
+  return pb.SorryServer.fromPartial({ address: s.address, port: s.port });
+}
+
+function virtualServerToProto(v: VirtualServer): pb.VirtualServer {
+  return pb.VirtualServer.fromPartial({
+    address: v.address,
+    port: v.port,
+    fwmark: v.fwmark,
+    group: v.group,
+    ipFamily: v.ipFamily,
+    delayLoop: v.delayLoop,
+    lbAlgo: v.lbAlgo,
+    lbKind: v.lbKind,
+    protocol: v.protocol,
+    persistenceTimeout: v.persistenceTimeout,
+    persistenceGranularity: v.persistenceGranularity,
+    persistenceEngine: v.persistenceEngine,
+    quorum: v.quorum,
+    hysteresis: v.hysteresis,
+    quorumUp: v.quorumUp,
+    quorumDown: v.quorumDown,
+    sorryServer: v.sorryServer ? sorryToProto(v.sorryServer) : undefined,
+    sorryServerInhibit: v.sorryServerInhibit,
+    sorryServerLvsMethod: v.sorryServerLvsMethod,
+    inhibitOnFailure: v.inhibitOnFailure,
+    alpha: v.alpha,
+    omega: v.omega,
+    weight: v.weight,
+    retry: v.retry,
+    delayBeforeRetry: v.delayBeforeRetry,
+    warmup: v.warmup,
+    connectTimeout: v.connectTimeout,
+    virtualhost: v.virtualhost,
+    ops: v.ops,
+    shPort: v.shPort,
+    shFallback: v.shFallback,
+    mhPort: v.mhPort,
+    mhFallback: v.mhFallback,
+    haSuspend: v.haSuspend,
+    realServers: v.realServers.map(realServerToProto),
+  });
+}
+
 export function configToProto(c: Config): pb.Config {
   const g = c.globalDefs;
   return pb.Config.fromPartial({
@@ -157,6 +334,8 @@ export function configToProto(c: Config): pb.Config {
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     vrrpInstances: c.vrrpInstances.map(instanceToProto),
     vrrpSyncGroups: c.vrrpSyncGroups.map(syncGroupToProto),
+    virtualServerGroups: c.virtualServerGroups.map(groupToProto),
+    virtualServers: c.virtualServers.map(virtualServerToProto),
   });
 }
 
@@ -281,6 +460,194 @@ function syncGroupFromProto(g: pb.SyncGroup): In<SyncGroup> {
   });
 }
 
+function groupEntryFromProto(e: pb.VirtualServerGroupEntry): In<VirtualServerGroupEntry> {
+  return defined({
+    address: e.address,
+    addressEnd: e.addressEnd,
+    port: e.port,
+    fwmark: e.fwmark,
+    family: str<"inet" | "inet6">(e.family),
+  });
+}
+
+function groupFromProto(g: pb.VirtualServerGroup): In<VirtualServerGroup> {
+  return defined({ name: g.name, entries: g.entries.map(groupEntryFromProto) });
+}
+
+type CommonIn = Omit<pb.TcpCheck, keyof ReturnType<typeof connToProto>>;
+function commonFromProto(c: CommonIn) {
+  return {
+    retry: c.retry,
+    delayBeforeRetry: c.delayBeforeRetry,
+    warmup: c.warmup,
+    delayLoop: c.delayLoop,
+    alpha: c.alpha,
+    logAllFailures: c.logAllFailures,
+  };
+}
+
+function connFromProto(c: pb.TcpCheck) {
+  return {
+    connectIp: c.connectIp,
+    connectPort: c.connectPort,
+    bindto: c.bindto,
+    bindPort: c.bindPort,
+    bindIf: c.bindIf,
+    connectTimeout: c.connectTimeout,
+    fwmark: c.fwmark,
+  };
+}
+
+function urlFromProto(u: pb.HttpUrl): In<HttpUrl> {
+  return defined({
+    path: u.path,
+    digest: u.digest,
+    // none listed: keepalived's default (200-299), as an omitted status_code
+    statusCode: u.statusCode.length > 0 ? [...u.statusCode] : undefined,
+    virtualhost: u.virtualhost,
+  });
+}
+
+function httpFromProto(c: pb.HttpGetCheck) {
+  return {
+    ...commonFromProto(c),
+    ...connFromProto(c),
+    virtualhost: c.virtualhost,
+    httpProtocol: str<"1.0" | "1.1" | "1.0C">(c.httpProtocol),
+    url: c.url.map(urlFromProto),
+  };
+}
+
+/**
+ * The set case of the oneof gives the checker's `type`. None set yields an object without `type`,
+ * which the model refuses with the checker's path (the wire cannot carry two cases at once).
+ */
+function checkerFromProto(c: pb.Checker): In<Checker> | Record<string, never> {
+  if (c.tcpCheck) {
+    return defined({
+      type: "TCP_CHECK",
+      ...commonFromProto(c.tcpCheck),
+      ...connFromProto(c.tcpCheck),
+    }) as In<TcpCheck>;
+  }
+  if (c.httpGet) return defined({ type: "HTTP_GET", ...httpFromProto(c.httpGet) }) as In<HttpGetCheck>;
+  if (c.sslGet) {
+    return defined({
+      type: "SSL_GET",
+      ...httpFromProto(c.sslGet),
+      enableSni: c.sslGet.enableSni,
+    }) as In<SslGetCheck>;
+  }
+  if (c.dnsCheck) {
+    return defined({
+      type: "DNS_CHECK",
+      ...commonFromProto(c.dnsCheck),
+      ...connFromProto(c.dnsCheck),
+      dnsType: str<NonNullable<DnsCheck["dnsType"]>>(c.dnsCheck.dnsType),
+      name: c.dnsCheck.name,
+    }) as In<DnsCheck>;
+  }
+  if (c.udpCheck) {
+    const u = c.udpCheck;
+    return defined({
+      type: "UDP_CHECK",
+      ...commonFromProto(u),
+      ...connFromProto(u),
+      payload: u.payload,
+      requireReply: u.requireReply,
+      replyData: u.replyData,
+      minReplyLength: u.minReplyLength,
+      maxReplyLength: u.maxReplyLength,
+    }) as In<UdpCheck>;
+  }
+  if (c.pingCheck) {
+    return defined({
+      type: "PING_CHECK",
+      ...commonFromProto(c.pingCheck),
+      ...connFromProto(c.pingCheck),
+    }) as In<PingCheck>;
+  }
+  if (c.miscCheck) {
+    const m = c.miscCheck;
+    return defined({
+      type: "MISC_CHECK",
+      ...commonFromProto(m),
+      miscPath: m.miscPath,
+      miscTimeout: m.miscTimeout,
+      miscDynamic: m.miscDynamic,
+      user: m.user,
+      group: m.group,
+    }) as In<MiscCheck>;
+  }
+  return {};
+}
+
+type LbKindIn = NonNullable<RealServer["lvsMethod"]>;
+
+function realServerFromProto(r: pb.RealServer): In<RealServer> {
+  return defined({
+    address: r.address,
+    port: r.port,
+    weight: r.weight,
+    lvsMethod: str<LbKindIn>(r.lvsMethod),
+    inhibitOnFailure: r.inhibitOnFailure,
+    notifyUp: r.notifyUp,
+    notifyDown: r.notifyDown,
+    uthreshold: r.uthreshold,
+    lthreshold: r.lthreshold,
+    alpha: r.alpha,
+    retry: r.retry,
+    delayBeforeRetry: r.delayBeforeRetry,
+    warmup: r.warmup,
+    connectTimeout: r.connectTimeout,
+    delayLoop: r.delayLoop,
+    virtualhost: r.virtualhost,
+    checkers: r.checkers.map(checkerFromProto) as In<Checker>[],
+  });
+}
+
+function virtualServerFromProto(v: pb.VirtualServer): In<VirtualServer> {
+  return defined({
+    address: v.address,
+    port: v.port,
+    fwmark: v.fwmark,
+    group: v.group,
+    ipFamily: str<"inet" | "inet6">(v.ipFamily),
+    delayLoop: v.delayLoop,
+    lbAlgo: str<VirtualServer["lbAlgo"]>(v.lbAlgo),
+    lbKind: str<VirtualServer["lbKind"]>(v.lbKind),
+    protocol: str<NonNullable<VirtualServer["protocol"]>>(v.protocol),
+    persistenceTimeout: v.persistenceTimeout,
+    persistenceGranularity: v.persistenceGranularity,
+    persistenceEngine: v.persistenceEngine,
+    quorum: v.quorum,
+    hysteresis: v.hysteresis,
+    quorumUp: v.quorumUp,
+    quorumDown: v.quorumDown,
+    sorryServer: v.sorryServer
+      ? defined({ address: v.sorryServer.address, port: v.sorryServer.port })
+      : undefined,
+    sorryServerInhibit: v.sorryServerInhibit,
+    sorryServerLvsMethod: str<LbKindIn>(v.sorryServerLvsMethod),
+    inhibitOnFailure: v.inhibitOnFailure,
+    alpha: v.alpha,
+    omega: v.omega,
+    weight: v.weight,
+    retry: v.retry,
+    delayBeforeRetry: v.delayBeforeRetry,
+    warmup: v.warmup,
+    connectTimeout: v.connectTimeout,
+    virtualhost: v.virtualhost,
+    ops: v.ops,
+    shPort: v.shPort,
+    shFallback: v.shFallback,
+    mhPort: v.mhPort,
+    mhFallback: v.mhFallback,
+    haSuspend: v.haSuspend,
+    realServers: v.realServers.map(realServerFromProto),
+  });
+}
+
 /** The model input for a structured config; validate it with the model (controller.ts). */
 export function configFromProto(c: pb.Config): ConfigInput {
   const g = c.globalDefs;
@@ -302,6 +669,8 @@ export function configFromProto(c: pb.Config): ConfigInput {
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),
     vrrpInstances: c.vrrpInstances.map(instanceFromProto),
     vrrpSyncGroups: c.vrrpSyncGroups.map(syncGroupFromProto),
+    virtualServerGroups: c.virtualServerGroups.map(groupFromProto),
+    virtualServers: c.virtualServers.map(virtualServerFromProto),
   };
   // In<> is structurally the model input minus defaults' strictness; the model validates it anyway
   return input as ConfigInput;

@@ -58,7 +58,8 @@ export interface ApiBackend {
   processes: () => pb.ProcessState[];
   setInstanceMaintenance: (name: string, active: boolean) => MaintenanceResult;
   setRealServerMaintenance: (vs: string, rs: string, active: boolean) => MaintenanceResult;
-  loadBalancingAvailable: () => boolean;
+  /** whether the operator drained this real server (by its keys) */
+  drained: (vsKey: string, rsKey: string) => boolean;
   log: Logger;
 }
 
@@ -270,15 +271,18 @@ export class ApiServer {
         );
       },
       getState: (_call, cb) => {
+        const cur = b.controller.current;
+        const ipvs = b.state.ipvs();
         cb(
           null,
           pb.GetStateResponse.fromPartial({
-            generation: b.controller.current.generation,
+            generation: cur.generation,
             instances: b.state.instanceStates(),
-            // load balancing state arrives with the check child's IPVS side
-            virtualServers: [],
+            virtualServers: b.state.virtualServerStates(cur.config, b.drained),
             processes: b.processes(),
-            loadBalancingAvailable: b.loadBalancingAvailable(),
+            loadBalancingAvailable: ipvs.state === "ok",
+            ipvs: ipvs.state,
+            ipvsError: ipvs.error,
           }),
         );
       },
@@ -343,7 +347,19 @@ export class ApiServer {
     call.on("close", finish);
     call.on("error", finish);
     // replay and subscribe in one synchronous run: no event can slip between them
-    const { lost, events } = ring.since(call.request.fromSequence);
+    const since = ring.since(call.request.fromSequence);
+    if (since.kind === "beyond") {
+      finish();
+      call.emit(
+        "error",
+        statusError(
+          grpc.status.OUT_OF_RANGE,
+          `from_sequence ${call.request.fromSequence} is beyond the newest event (${since.last}): it is not from this agent's history; resync with GetState and watch from ${since.last + 1}`,
+        ),
+      );
+      return;
+    }
+    const { lost, events } = since;
     if (lost) {
       send(
         pb.Event.fromPartial({

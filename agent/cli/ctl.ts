@@ -13,9 +13,14 @@ const USAGE = `usage: vigil ctl [--api ADDR] [--tls-ca F --tls-cert F --tls-key 
                                      validate, persist and apply a config (keepalived.conf, .yaml, .json)
   config [--json]                    the running config and its generation
   watch [--from SEQ] [--json]        stream events (Ctrl-C to stop)
-  drain VS RS | undrain VS RS        take a real server out of / back into rotation
+  drain VS RS | undrain VS RS        keep a real server in IPVS with weight 0 (established connections
+                                     continue, no new ones) / give it back its weight
   maintenance INSTANCE on|off        force a VRRP instance to BACKUP / release it
 ADDR: unix:PATH (default unix:/var/lib/vigil/api.sock, or $VIGIL_API) or HOST:PORT (TLS unless --insecure)
+VS: ADDRESS:PORT/PROTOCOL (192.0.2.10:80/TCP, [2001:db8::10]:443/TCP; /PROTOCOL may be left out when
+    unambiguous), "fwmark N" or "group NAME", as "status" shows them
+RS: ADDRESS:PORT (198.51.100.1:80, [2001:db8::1]:80), or ADDRESS when unambiguous
+Drains and instances in maintenance are persisted by the agent and survive its restarts.
 `;
 
 const DEFAULT_API = "unix:/var/lib/vigil/api.sock";
@@ -135,23 +140,22 @@ function formatState(st: pb.GetStateResponse): string {
       : "no VRRP instances",
   );
   out.push("");
-  if (!st.loadBalancingAvailable) out.push("load balancing: not available on this agent");
+  if (st.virtualServers.length === 0) out.push("no virtual servers");
   else {
+    if (!st.loadBalancingAvailable) {
+      out.push(`IPVS: ${st.ipvs}${st.ipvsError ? ` (${st.ipvsError})` : ""}: nothing is programmed`);
+    }
     const rs = st.virtualServers.flatMap((v) =>
       v.realServers.map((r) => [
-        v.name,
-        `${r.address}:${r.port}`,
+        v.quorumUp ? v.name : `${v.name} (no quorum${v.sorryActive ? ", sorry server" : ""})`,
+        r.key.slice(v.name.length + 4) || `${r.address}:${r.port}`,
         r.drained ? `${r.health} (drained)` : r.health,
         String(r.weight),
-        r.inKernel ? "yes" : "no",
+        r.inKernel ? `yes, weight ${r.kernelWeight}` : "no",
         r.lastCheckResult || "-",
       ]),
     );
-    out.push(
-      rs.length
-        ? pad([["VIRTUAL SERVER", "REAL SERVER", "HEALTH", "WEIGHT", "IN KERNEL", "LAST CHECK"], ...rs])
-        : "no virtual servers",
-    );
+    out.push(pad([["VIRTUAL SERVER", "REAL SERVER", "HEALTH", "WEIGHT", "IN KERNEL", "LAST CHECK"], ...rs]));
   }
   out.push("");
   out.push(
@@ -201,15 +205,19 @@ export function formatEvent(e: pb.Event): string {
   }
   if (e.health) {
     const h = e.health;
-    return `${head} health ${h.virtualServer} ${h.realServer}: ${h.healthy ? "UP" : "DOWN"} ${h.detail}`;
+    return `${head} health ${h.virtualServer} ${h.realServer}: ${h.healthy ? "UP" : "DOWN"} weight ${h.weight} (${h.detail})`;
+  }
+  if (e.quorum) {
+    const q = e.quorum;
+    return `${head} quorum ${q.virtualServer}: ${q.up ? "gained" : "lost"} (weight ${q.weightSum}, quorum ${q.quorum}, hysteresis ${q.hysteresis})`;
   }
   if (e.maintenance) {
     const m = e.maintenance;
-    const what = m.instance ? `instance ${m.instance}` : `real server ${m.virtualServer} ${m.realServer}`;
-    return `${head} maintenance ${what}: ${m.active ? "on" : "off"}`;
+    if (m.instance) return `${head} maintenance instance ${m.instance}: ${m.active ? "on" : "off"}`;
+    return `${head} real server ${m.virtualServer} ${m.realServer}: ${m.active ? "drained" : "undrained"}`;
   }
   if (e.eventsLost) {
-    return `${head} events ${e.eventsLost.firstMissed}..${e.eventsLost.lastMissed} were lost (buffer overrun); run status to resync`;
+    return `${head} events ${e.eventsLost.firstMissed}..${e.eventsLost.lastMissed} are not held (dropped from the buffer, or from an earlier run of the agent); run status to resync`;
   }
   return `${head} (unknown event)`;
 }
@@ -339,7 +347,7 @@ export async function runCtl(argv: string[]): Promise<number> {
           }),
         );
         console.log(
-          `${rs} in ${vs}: ${cmd === "drain" ? "drained" : "back in rotation"}${r.changed ? "" : " (already)"}`,
+          `${rs} in ${vs}: ${cmd === "drain" ? "drained (weight 0)" : "back in rotation"}${r.changed ? "" : " (already)"}`,
         );
         return 0;
       }

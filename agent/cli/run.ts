@@ -11,9 +11,11 @@ import * as pb from "../../proto/gen/vigil/v1/agent.ts";
 import { ApiConfigError, type Listener, listenersFromFlags } from "../api/auth.ts";
 import { ConfigController, ReloadWaiter, type Running } from "../api/controller.ts";
 import { EventRing } from "../api/events.ts";
+import { MaintenanceSet, resolveRealServer } from "../api/maintenance.ts";
 import { diffToProto } from "../api/mapping.ts";
+import { nextSequenceBase, takeSequenceBase } from "../api/sequence-base.ts";
 import { ApiServer, type MaintenanceResult } from "../api/server.ts";
-import { AgentState, parseTransition, processStates } from "../api/state.ts";
+import { AgentState, parseLvsEvent, parseTransition, processStates } from "../api/state.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { type Config, formatConfigError, instanceVips, vipPrefixLen } from "../config/model.ts";
 import { ConfigStore } from "../config/store.ts";
@@ -126,11 +128,40 @@ export async function runAgent(argv: string[]): Promise<number> {
       : {}),
   });
   const state = new AgentState();
-  const events = new EventRing(4096);
+  const events = new EventRing(4096, sequenceBase(stateDir, log));
   const waiter = new ReloadWaiter();
   const startedAt = performance.now();
-  /** instances an operator forced to BACKUP; re-sent to every new vrrp child */
-  const maintenance = new Set<string>();
+  /** instances forced to BACKUP and drained real servers: persisted, re-sent to every new child */
+  const maintenance = MaintenanceSet.load(stateDir, log);
+  const sendMaintenance = () => wd.send("vrrp", { type: "maintenance", instances: maintenance.instances });
+  const sendDrain = () => wd.send("check", { type: "drain", realServers: maintenance.realServers });
+  /** forgets maintenance targets the config no longer has (see agent/api/maintenance.ts) */
+  const pruneMaintenance = (config: Config) => {
+    let gone: ReturnType<MaintenanceSet["prune"]>;
+    try {
+      gone = maintenance.prune(config);
+    } catch (e) {
+      log.error({ err: String(e) }, "persisting the maintenance set failed");
+      return;
+    }
+    for (const instance of gone.instances) {
+      log.warn({ instance }, "instance left the config: maintenance released");
+      events.push({ maintenance: pb.MaintenanceChanged.fromPartial({ instance, active: false }) });
+    }
+    for (const r of gone.realServers) {
+      log.warn({ vs: r.virtualServer, rs: r.realServer }, "real server left the config: drain released");
+      events.push({
+        maintenance: pb.MaintenanceChanged.fromPartial({
+          virtualServer: r.virtualServer,
+          realServer: r.realServer,
+          active: false,
+        }),
+      });
+    }
+    if (gone.instances.length > 0) sendMaintenance();
+    if (gone.realServers.length > 0) sendDrain();
+  };
+  pruneMaintenance(initial.config);
   const controller = new ConfigController({
     initial,
     store,
@@ -146,6 +177,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       return (await Promise.all(waits)).find((r) => r !== null) ?? null;
     },
     onApplied: (running, diff) => {
+      pruneMaintenance(running.config);
       events.push({
         configApplied: pb.ConfigApplied.fromPartial({
           generation: running.generation,
@@ -160,10 +192,10 @@ export async function runAgent(argv: string[]): Promise<number> {
 
   wd.on("up", (role) => {
     const cur = controller.current;
+    // the operator's wish first: the child then never runs its first config without it
+    if (role === "vrrp" && maintenance.instances.length > 0) sendMaintenance();
+    if (role === "check" && maintenance.realServers.length > 0) sendDrain();
     wd.send(role, { type: "config", generation: cur.generation, config: cur.config });
-    if (role === "vrrp" && maintenance.size > 0) {
-      wd.send("vrrp", { type: "maintenance", instances: [...maintenance] });
-    }
   });
   wd.on("exit", (role, info) => {
     // A dead VRRP child cannot advertise: its VIPs must go at once, or the backup that takes over
@@ -173,7 +205,10 @@ export async function runAgent(argv: string[]): Promise<number> {
       state.onVrrpGone();
       vrrpState = {};
     }
-    if (role === "check") lvsState = null;
+    if (role === "check") {
+      lvsState = null;
+      state.onLvsStatus(null);
+    }
     waiter.abandon(role);
     const restarts = wd.status().find((c) => c.role === role)?.restarts ?? 0;
     events.push({
@@ -193,9 +228,15 @@ export async function runAgent(argv: string[]): Promise<number> {
           vrrpState = msg.instances;
         } else if (role === "check" && msg.lvs) {
           lvsState = msg.lvs;
+          state.onLvsStatus(msg.lvs);
         }
         return;
       case "event": {
+        if (role === "check") {
+          const body = parseLvsEvent(msg.name, msg.data);
+          if (body) events.push(body, msg.at);
+          return;
+        }
         if (msg.name !== "transition") return;
         const t = parseTransition(msg.data);
         if (!t) return;
@@ -236,23 +277,49 @@ export async function runAgent(argv: string[]): Promise<number> {
       if (!running().vrrpInstances.some((i) => i.name === name)) {
         return { ok: false, code: NOT_FOUND, message: `no VRRP instance '${name}'` };
       }
-      const changed = maintenance.has(name) !== active;
-      if (active) maintenance.add(name);
-      else maintenance.delete(name);
-      wd.send("vrrp", { type: "maintenance", instances: [...maintenance] });
+      let changed: boolean;
+      try {
+        changed = maintenance.setInstance(name, active);
+      } catch (e) {
+        return { ok: false, code: INTERNAL, message: `cannot persist the maintenance set: ${String(e)}` };
+      }
+      sendMaintenance();
       if (changed) {
         log.warn({ instance: name, active }, active ? "instance forced to BACKUP" : "instance released");
         events.push({ maintenance: pb.MaintenanceChanged.fromPartial({ instance: name, active }) });
       }
       return { ok: true, changed };
     },
-    // the IPVS side (check child) does not exist yet: say so rather than pretend
-    setRealServerMaintenance: () => ({
-      ok: false,
-      code: FAILED_PRECONDITION,
-      message: "load balancing not available on this agent",
-    }),
-    loadBalancingAvailable: () => false,
+    // Accepted whenever the real server is in the running config, IPVS or not: the wish is recorded
+    // and persisted, and takes effect in the kernel whenever the check child can program it (GetState
+    // says `ipvs` and `in_kernel`).
+    setRealServerMaintenance: (vsName, rsName, active): MaintenanceResult => {
+      const r = resolveRealServer(running(), vsName, rsName);
+      if (!r.ok)
+        return { ok: false, code: r.kind === "ambiguous" ? INVALID_ARGUMENT : NOT_FOUND, message: r.message };
+      let changed: boolean;
+      try {
+        changed = maintenance.setRealServer(r.ref, active);
+      } catch (e) {
+        return { ok: false, code: INTERNAL, message: `cannot persist the maintenance set: ${String(e)}` };
+      }
+      sendDrain();
+      if (changed) {
+        log.warn(
+          { vs: r.ref.virtualServer, rs: r.ref.realServer, active },
+          active ? "real server drained" : "real server undrained",
+        );
+        events.push({
+          maintenance: pb.MaintenanceChanged.fromPartial({
+            virtualServer: r.ref.virtualServer,
+            realServer: r.ref.realServer,
+            active,
+          }),
+        });
+      }
+      return { ok: true, changed };
+    },
+    drained: (vsKey, rsKey) => maintenance.isDrained(vsKey, rsKey),
   });
   // children first: they get their config on hello, and loading the API (grpc-js, descriptors)
   // costs CPU that must not delay the VRRP child's start
@@ -355,7 +422,17 @@ function holdSignals(log: Logger): { seen: NodeJS.Signals[]; handler: (sig: Node
 
 /** A child that has not answered a config by then is presumed busy; it re-reads it on respawn. */
 const CHILD_APPLY_TIMEOUT_MS = 10_000;
-const { NOT_FOUND, FAILED_PRECONDITION } = grpcStatus;
+const { NOT_FOUND, INVALID_ARGUMENT, INTERNAL } = grpcStatus;
+
+/** This run's first event sequence (agent/api/sequence-base.ts); the clock alone if it cannot persist. */
+function sequenceBase(stateDir: string, log: Logger): number {
+  try {
+    return takeSequenceBase(stateDir, log);
+  } catch (e) {
+    log.error({ err: String(e) }, "cannot persist the event sequence base; using the clock alone");
+    return nextSequenceBase(null, Date.now());
+  }
+}
 
 /**
  * The config to start with: the last persisted generation when there is one (a config accepted over

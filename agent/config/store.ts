@@ -4,7 +4,7 @@
 // the new content goes to a temp file that is fsync'ed, then renamed over the old file (atomic on
 // one file system), then the directory is fsync'ed so the rename itself survives a power cut.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { Config } from "./model.ts";
 
@@ -67,28 +67,39 @@ export class ConfigStore {
 
   /** Atomically replaces the persisted generation (temp file, fsync, rename, fsync dir). */
   save(generation: number, config: Config, source: ConfigSource): void {
-    const body = JSON.stringify({ version: 1, generation, source, savedAt: Date.now(), config });
-    // pid in the name: two agents pointed at one state dir by mistake do not share a temp file
-    // (the pid file stops the second one, but only after it started)
-    const tmp = `${this.path}.tmp.${process.pid}`;
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      const buf = Buffer.from(body);
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } catch (e) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw e;
-    }
+    writeFileAtomic(
+      this.path,
+      JSON.stringify({ version: 1, generation, source, savedAt: Date.now(), config }),
+    );
+  }
+}
+
+/**
+ * Replaces `path` with `body` so that a crash at any moment leaves the old content or the new one,
+ * never a mix: temp file (mode 0600) in the same directory, fsync, rename over, fsync the directory
+ * so the rename itself survives a power cut.
+ */
+export function writeFileAtomic(path: string, body: string): void {
+  // pid in the name: two agents pointed at one state dir by mistake do not share a temp file
+  // (the pid file stops the second one, but only after it started)
+  const tmp = `${path}.tmp.${process.pid}`;
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    const buf = Buffer.from(body);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
     closeSync(fd);
-    renameSync(tmp, this.path);
-    const dfd = openSync(this.dir, "r");
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  const dfd = openSync(dirname(path), "r");
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
   }
 }

@@ -1,8 +1,9 @@
 // The check role of `vigil child`: runs the LVS runtime on the configs the watchdog sends and publishes
-// its status. Kept here so agent/cli/child.ts only delegates.
+// its status and its health/quorum events. Kept here so agent/cli/child.ts only delegates.
 import { Config } from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
 import type { ChildLink } from "../supervisor/child.ts";
+import { rsIdOf } from "./desired.ts";
 import { LvsRuntime } from "./runtime.ts";
 
 export interface LvsChild {
@@ -10,18 +11,33 @@ export interface LvsChild {
   runtime(): LvsRuntime | null;
 }
 
+/** Check results and kernel weights move between health changes: GetState and metrics see them. */
+const PUBLISH_INTERVAL_MS = 5000;
+
 /**
  * Wires a runtime to a watchdog link: the first config creates it, later ones reload it (same
  * generation twice is a no-op). A config the runtime cannot take is answered with ok: false and the
- * child keeps running the previous one; no IPVS in the kernel is a state, not a failure.
+ * child keeps running the previous one; no IPVS in the kernel is a state, not a failure. The drained
+ * set may arrive before the first config (the watchdog sends it first to a new child), so that the
+ * first table programmed already has those servers at weight 0.
  */
 export function serveLvs(link: ChildLink, log: Logger): LvsChild {
   let rt: LvsRuntime | null = null;
   let generation = -1;
+  let drained: string[] = [];
   const publish = () => {
     if (rt) link.send({ type: "state", instances: {}, lvs: rt.status() });
   };
+  const timer = setInterval(publish, PUBLISH_INTERVAL_MS);
+  timer.unref();
   link.onMessage((msg) => {
+    if (msg.type === "drain") {
+      drained = msg.realServers.map((r) => rsIdOf(r.virtualServer, r.realServer));
+      log.info({ drained: drained.length }, "drained real servers set");
+      rt?.setDrained(drained);
+      publish();
+      return;
+    }
     if (msg.type !== "config") return;
     const parsed = Config.safeParse(msg.config);
     if (!parsed.success) {
@@ -34,7 +50,17 @@ export function serveLvs(link: ChildLink, log: Logger): LvsChild {
       return;
     }
     try {
-      if (!rt) rt = new LvsRuntime({ log, onUpdate: publish });
+      if (!rt) {
+        rt = new LvsRuntime({
+          log,
+          onUpdate: publish,
+          onEvent: (e) => {
+            const { type, ...data } = e;
+            link.send({ type: "event", name: type, at: Date.now(), data });
+          },
+        });
+        rt.setDrained(drained);
+      }
       if (msg.generation !== generation) {
         const diff = rt.apply(parsed.data, msg.generation);
         log.info(
@@ -51,7 +77,10 @@ export function serveLvs(link: ChildLink, log: Logger): LvsChild {
     }
   });
   return {
-    stop: () => rt?.stop(),
+    stop: () => {
+      clearInterval(timer);
+      rt?.stop();
+    },
     runtime: () => rt,
   };
 }

@@ -20,6 +20,9 @@
 // - persistence_timeout sets IP_VS_SVC_F_PERSISTENT, the timeout, the granularity netmask and the
 //   persistence engine; ops sets ONEPACKET (UDP and fwmark services); sh-/mh- port and fallback set
 //   the scheduler flags.
+// - a real server an operator drained (API SetMaintenance) is kept with weight 0 wherever its health
+//   would put it in the table with a weight (keepalived's graceful drain: established connections
+//   continue, no new ones), and counts 0 towards quorum; undrained, its health decides again.
 // Not handled here: ha_suspend (needs the VRRP state; see the report in the runtime status).
 
 import type { Config } from "../config/model.ts";
@@ -59,7 +62,12 @@ export interface RsHealth {
 
 /** The identity of a real server within a virtual server, as in ConfigDiff.realServers. */
 export function rsId(vs: VirtualServer, rs: RealServer): string {
-  return `${virtualServerKey(vs)} -> ${realServerKey(vs, rs)}`;
+  return rsIdOf(virtualServerKey(vs), realServerKey(vs, rs));
+}
+
+/** rsId from the two keys (virtualServerKey, realServerKey). */
+export function rsIdOf(vsKey: string, rsKey: string): string {
+  return `${vsKey} -> ${rsKey}`;
 }
 
 /** The configured weight: the server's own, else the virtual server's `weight` (default 1). */
@@ -232,6 +240,8 @@ export interface RsPlan {
   up: boolean;
   /** effective weight (dynamic or configured), whatever the table holds */
   weight: number;
+  /** drained by an operator: weight 0 in the table (absent: not drained) */
+  drained?: true;
   /** present in the desired table, and with which weight */
   inTable: boolean;
   tableWeight?: number;
@@ -269,11 +279,13 @@ const clampWeight = (w: number) => Math.max(0, Math.min(IPVS_WEIGHT_MAX, Math.tr
 /**
  * The desired table. `prevQuorum` holds each virtual server's quorum state from the previous call
  * (by virtualServerKey); pass the returned plans' states back next time, so hysteresis works.
+ * `drained` holds the rsIds an operator drained.
  */
 export function computeDesired(
   cfg: Config,
   health: HealthOf,
   prevQuorum: ReadonlyMap<string, boolean> = new Map(),
+  drained: ReadonlySet<string> = new Set(),
 ): DesiredTable {
   const services: DesiredService[] = [];
   const plans: VsPlan[] = [];
@@ -291,10 +303,11 @@ export function computeDesired(
         up: h.up,
         weight: clampWeight(h.weight ?? configuredWeight(vs, rs)),
         inhibit: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
+        drained: drained.has(id),
       };
     });
     let weightSum = 0;
-    for (const s of rsStates) if (s.up) weightSum += s.weight;
+    for (const s of rsStates) if (s.up && !s.drained) weightSum += s.weight;
     const prev = prevQuorum.get(key);
     const quorumUp = nextQuorumUp(prev, weightSum, vs.quorum, vs.hysteresis);
     const sorryActive = vs.sorryServer !== undefined && !quorumUp;
@@ -315,7 +328,8 @@ export function computeDesired(
         inTable,
         inhibit: s.inhibit,
       };
-      if (inTable) plan.tableWeight = serving ? s.weight : 0;
+      if (s.drained) plan.drained = true;
+      if (inTable) plan.tableWeight = serving && !s.drained ? s.weight : 0;
       return plan;
     });
 

@@ -17,6 +17,7 @@
 // - Stop leaves the table as is: the kernel keeps forwarding while vigil restarts, and the next start
 //   adopts it without a flush. (keepalived removes its services on stop; vigil's restart-safety wins.)
 //   With omega, stop runs the notify_down / quorum_down scripts as keepalived does at shutdown.
+// - Drained real servers (setDrained, the operator's set from the API) stay in the table with weight 0.
 import { mapCheckers } from "../check/map.ts";
 import {
   type CheckerStatus,
@@ -26,7 +27,7 @@ import {
   type SchedulerOptions,
 } from "../check/scheduler.ts";
 import { realServerFingerprint } from "../config/diff.ts";
-import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
+import { type Config, realServerKey, type VirtualServer, virtualServerKey } from "../config/model.ts";
 import { resolveIdentity, systemAccounts } from "../config/script-user.ts";
 import { Kernel } from "../net/kernel.ts";
 import type { Logger } from "../observe/log.ts";
@@ -81,7 +82,14 @@ export interface LvsRuntimeDeps {
    * 60 s; 0: never) the kernel is read again, so a manual change to a vigil service gets repaired
    */
   resyncMs?: number;
+  /** health and quorum changes, for the API's event stream */
+  onEvent?: (e: LvsEvent) => void;
 }
+
+/** What the API's WatchEvents reports; `vs`/`rs` are virtualServerKey / realServerKey. */
+export type LvsEvent =
+  | { type: "health"; vs: string; rs: string; up: boolean; weight: number; reason: string }
+  | { type: "quorum"; vs: string; up: boolean; weightSum: number; quorum: number; hysteresis: number };
 
 export type IpvsState = "ok" | "unavailable" | "error";
 
@@ -98,6 +106,10 @@ export interface RsStatus {
   kernelWeight?: number;
   /** ha_suspend: checks paused while the virtual server's address is not on this host */
   suspended: boolean;
+  /** drained by an operator (weight 0 in the table) */
+  drained: boolean;
+  /** wall clock (ms) of the last finished check of any of its checkers */
+  lastCheckAt?: number;
   checkers: CheckerStatus[];
 }
 
@@ -125,6 +137,13 @@ export type LvsStatus = {
   virtualServers: VsStatus[];
 };
 
+interface RsEntry {
+  vs: VirtualServer;
+  rsKey: string;
+  notifyUp?: string;
+  notifyDown?: string;
+}
+
 export class LvsRuntime {
   private cfg: Config | null = null;
   private generation = -1;
@@ -132,8 +151,10 @@ export class LvsRuntime {
   private readonly health = new Map<string, RsHealth>();
   /** realServerFingerprint of each real server being checked, by rsId */
   private readonly fingerprints = new Map<string, string>();
-  /** rsId -> (virtual server, real server) of the current config, for scripts */
-  private rsIndex = new Map<string, { vs: VirtualServer; notifyUp?: string; notifyDown?: string }>();
+  /** rsId -> (virtual server, real server) of the current config, for scripts and events */
+  private rsIndex = new Map<string, RsEntry>();
+  private drained = new Set<string>();
+  private readonly lastCheckAt = new Map<string, number>();
   private quorum = new Map<string, boolean>();
   private owned = new Set<string>();
   private table: DesiredTable | null = null;
@@ -160,7 +181,10 @@ export class LvsRuntime {
   private readonly notifyFn: (argv: string[], what: string) => void;
 
   constructor(private readonly deps: LvsRuntimeDeps) {
-    const opts: SchedulerOptions = { onChange: (e) => this.onHealth(e) };
+    const opts: SchedulerOptions = {
+      onChange: (e) => this.onHealth(e),
+      onResult: (rs) => void this.lastCheckAt.set(rs, Date.now()),
+    };
     if (deps.runCheck) opts.run = deps.runCheck;
     this.scheduler = deps.scheduler ? deps.scheduler(opts) : new CheckScheduler(opts);
     this.defer = deps.defer ?? ((fn) => setTimeout(fn, 0));
@@ -196,11 +220,11 @@ export class LvsRuntime {
     this.generation = generation;
     const seen = new Set<string>();
     const stats = { added: 0, changed: 0, removed: 0, kept: 0 };
-    const index = new Map<string, { vs: VirtualServer; notifyUp?: string; notifyDown?: string }>();
+    const index = new Map<string, RsEntry>();
     for (const vs of cfg.virtualServers) {
       for (const rs of vs.realServers) {
         const id = rsId(vs, rs);
-        const entry: { vs: VirtualServer; notifyUp?: string; notifyDown?: string } = { vs };
+        const entry: RsEntry = { vs, rsKey: realServerKey(vs, rs) };
         if (rs.notifyUp) entry.notifyUp = rs.notifyUp;
         if (rs.notifyDown) entry.notifyDown = rs.notifyDown;
         index.set(id, entry);
@@ -232,6 +256,7 @@ export class LvsRuntime {
       removedIds.push(id);
       this.fingerprints.delete(id);
       this.health.delete(id);
+      this.lastCheckAt.delete(id);
       this.scheduler.remove(id);
       stats.removed++;
     }
@@ -317,6 +342,15 @@ export class LvsRuntime {
     this.haTimer ??= setInterval(() => this.haSuspend(false), this.deps.haSuspendPollMs ?? 1000);
   }
 
+  /**
+   * The complete set of drained real servers (rsIds), as the operator wants it now; ids not in the
+   * config are kept (they apply if the server comes back) but have no effect.
+   */
+  setDrained(ids: Iterable<string>): void {
+    this.drained = new Set(ids);
+    if (this.cfg && !this.stopped) this.reconcileNow();
+  }
+
   /** Stops the checkers; leaves the kernel table in place (see the header). */
   stop(): void {
     if (this.stopped) return;
@@ -373,8 +407,11 @@ export class LvsRuntime {
             inTable: r.inTable,
             inKernel: kernelWeight !== undefined,
             suspended: this.scheduler.status(r.id)?.suspended ?? false,
+            drained: r.drained === true,
             checkers: this.scheduler.status(r.id)?.checkers ?? [],
           };
+          const at = this.lastCheckAt.get(r.id);
+          if (at !== undefined) out.lastCheckAt = at;
           if (r.tableWeight !== undefined) out.tableWeight = r.tableWeight;
           if (kernelWeight !== undefined) out.kernelWeight = kernelWeight;
           return out;
@@ -428,10 +465,22 @@ export class LvsRuntime {
       { rs: e.rs, up: e.up, weight: e.weight, reason: e.reason },
       e.up ? "real server up" : "real server down",
     );
+    const entry = this.rsIndex.get(e.rs);
     if (wasUp !== e.up) {
-      const entry = this.rsIndex.get(e.rs);
       const cmd = e.up ? entry?.notifyUp : entry?.notifyDown;
       if (cmd) this.runScript(cmd, `${e.up ? "notify_up" : "notify_down"} ${e.rs}`);
+    }
+    if (entry) {
+      const rs = entry.vs.realServers.find((r) => realServerKey(entry.vs, r) === entry.rsKey);
+      const weight = e.weight ?? (rs ? configuredWeight(entry.vs, rs) : 0);
+      this.deps.onEvent?.({
+        type: "health",
+        vs: virtualServerKey(entry.vs),
+        rs: entry.rsKey,
+        up: e.up,
+        weight,
+        reason: e.reason,
+      });
     }
     this.schedule();
   }
@@ -456,7 +505,7 @@ export class LvsRuntime {
   reconcileNow(): void {
     const cfg = this.cfg;
     if (!cfg) return;
-    const table = computeDesired(cfg, (id) => this.health.get(id), this.quorum);
+    const table = computeDesired(cfg, (id) => this.health.get(id), this.quorum, this.drained);
     this.table = table;
     this.quorum = quorumStates(table);
     for (const plan of table.virtualServers) {
@@ -469,6 +518,14 @@ export class LvsRuntime {
       );
       const cmd = plan.quorumUp ? vs?.quorumUp : vs?.quorumDown;
       if (cmd) this.runScript(cmd, `${plan.quorumUp ? "quorum_up" : "quorum_down"} ${plan.key}`);
+      this.deps.onEvent?.({
+        type: "quorum",
+        vs: plan.key,
+        up: plan.quorumUp,
+        weightSum: plan.weightSum,
+        quorum: plan.quorum,
+        hysteresis: plan.hysteresis,
+      });
     }
     const client = this.client;
     if (client) this.program(client, table);

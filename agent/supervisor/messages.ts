@@ -75,11 +75,29 @@ export const MaintenanceMsg = z.object({
   instances: z.array(z.string().min(1)).max(4096),
 });
 
+/** A real server by its keys in the config: virtualServerKey and realServerKey (agent/config/model.ts). */
+export const RealServerRef = z.object({
+  virtualServer: z.string().min(1).max(512),
+  realServer: z.string().min(1).max(512),
+});
+export type RealServerRef = z.infer<typeof RealServerRef>;
+
+/**
+ * Watchdog to check child: the complete set of real servers an operator drained (API SetMaintenance),
+ * kept in the table with weight 0. The whole set, like `maintenance`, so a respawned child is brought
+ * back to the operator's wish by sending it again (before the config, so it never programs them live).
+ */
+export const DrainMsg = z.object({
+  type: z.literal("drain"),
+  realServers: z.array(RealServerRef).max(65536),
+});
+
 export const Message = z.discriminatedUnion("type", [
   Hello,
   Heartbeat,
   ConfigMsg,
   MaintenanceMsg,
+  DrainMsg,
   StateMsg,
   EventMsg,
   ReloadResult,
@@ -92,7 +110,7 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 /** Messages that a child sends and the watchdog accepts. */
 export type ChildMessage = MessageOf<"hello" | "heartbeat" | "state" | "event" | "reload_result">;
 /** Messages that the watchdog sends and a child accepts. */
-export type WatchdogMessage = MessageOf<"config" | "maintenance" | "shutdown">;
+export type WatchdogMessage = MessageOf<"config" | "maintenance" | "drain" | "shutdown">;
 
 export type ParseResult = { ok: true; msg: Message } | { ok: false; error: string };
 

@@ -1,22 +1,16 @@
-// Pure parts of the API, without a kernel: the proto <-> model mapping (round trip over every
-// fixture config, and coverage of every model field), the event ring, the listener rules, the config
-// store's atomic writes and the apply controller's ordering (validate, generation, persist, deliver,
-// roll back). Lives in the lab tier only because test/unit is another engineer's; it needs no root.
+// Pure parts of the API, without a kernel: the listener rules, the config store's atomic writes and
+// the apply controller's ordering (validate, generation, persist, deliver, roll back). The proto <->
+// model mapping, the event ring and the maintenance set are tested in test/unit/api-*.test.ts.
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { z } from "zod";
 import { ApiConfigError, listenersFromFlags, parseHostPort } from "../../agent/api/auth.ts";
 import { ConfigController, ReloadWaiter } from "../../agent/api/controller.ts";
-import { EventRing } from "../../agent/api/events.ts";
-import { configFromProto, configToProto } from "../../agent/api/mapping.ts";
 import { stableJson } from "../../agent/config/diff.ts";
-import { loadConfigFile, parseConfigText } from "../../agent/config/load.ts";
-import * as model from "../../agent/config/model.ts";
+import { parseConfigText } from "../../agent/config/load.ts";
 import { ConfigStore } from "../../agent/config/store.ts";
 import { createLogger } from "../../agent/observe/log.ts";
-import * as pb from "../../proto/gen/vigil/v1/agent.ts";
 
 const fixtures = join(import.meta.dir, "..", "fixtures", "conf");
 const log = createLogger({ level: "silent" });
@@ -37,140 +31,6 @@ const anyEnv = {
   userExists: () => true,
   commandExists: () => true,
 };
-
-/** The model without file metadata (locations, ignored keywords) and without the LB sections, which the proto does not carry yet. */
-function vrrpPart(c: model.Config): unknown {
-  const { ignored: _i, locs: _l, ...globals } = c.globalDefs;
-  return JSON.parse(
-    stableJson({
-      globalDefs: globals,
-      vrrpScripts: c.vrrpScripts,
-      vrrpInstances: c.vrrpInstances,
-      vrrpSyncGroups: c.vrrpSyncGroups,
-    }),
-    (k, v: unknown) => (k === "locs" ? undefined : v),
-  );
-}
-
-describe("mapping proto <-> model", () => {
-  // the fixtures that load (some are deliberately invalid, for the loader's own tests)
-  const files = [...readdirSync(fixtures).filter((f) => f.endsWith(".conf")), "include/main.conf"].filter(
-    (f) => loadConfigFile(join(fixtures, f), anyEnv).ok,
-  );
-  test("enough fixtures to mean something", () => {
-    expect(files.length).toBeGreaterThanOrEqual(6);
-  });
-  test.each(files)("round trip through the wire: %s", (f) => {
-    const loaded = loadConfigFile(join(fixtures, f), anyEnv);
-    if (!loaded.ok) throw new Error(loaded.errors.map(model.formatConfigError).join("\n"));
-    const msg = configToProto(loaded.config);
-    // through the binary encoding, as a client would receive and send it back
-    const wire = pb.Config.decode(pb.Config.encode(msg).finish());
-    const back = model.Config.parse(configFromProto(wire));
-    expect(vrrpPart(back)).toEqual(vrrpPart(loaded.config));
-  });
-
-  test("unset optional fields take the model's defaults", () => {
-    const input = configFromProto(
-      pb.Config.fromPartial({
-        vrrpInstances: [{ name: "VI_1", interface: "eth0", virtualRouterId: 7 }],
-      }),
-    );
-    const c = model.Config.parse(input);
-    expect(c.vrrpInstances[0]!.priority).toBe(100);
-    expect(c.vrrpInstances[0]!.advertInt).toBe(1);
-    expect(c.globalDefs.vrrpVersion).toBe(2);
-    expect(c.globalDefs.garp.masterRepeat).toBe(5);
-  });
-
-  test("invalid structured values are the model's errors, with field paths", () => {
-    const input = configFromProto(
-      pb.Config.fromPartial({
-        vrrpInstances: [
-          { name: "VI_1", interface: "eth0", virtualRouterId: 300, priority: 0, state: "LEADER" },
-        ],
-      }),
-    );
-    const r = parseConfigText(JSON.stringify(input), "json", "config", anyEnv);
-    expect(r.ok).toBe(false);
-    const text = r.ok ? "" : r.errors.map((e) => e.message).join("\n");
-    expect(text).toContain("vrrpInstances[0].virtualRouterId");
-    expect(text).toContain("vrrpInstances[0].priority");
-    expect(text).toContain("vrrpInstances[0].state");
-  });
-
-  /**
-   * Drift guard: every field of the model's VRRP objects must exist in the proto message that mirrors
-   * it (same name, camelCase). File metadata is exempt; so are the LB sections until they are mapped.
-   */
-  test("every model field has a proto field", () => {
-    const exempt = new Set(["loc", "locs", "ignored"]);
-    const pairs: [string, z.ZodObject, object][] = [
-      ["Config", model.Config, pb.Config.create()],
-      ["GlobalDefs", model.GlobalDefs, pb.GlobalDefs.create()],
-      ["GarpSettings", model.GarpSettings, pb.GarpSettings.create()],
-      ["VrrpScript", model.VrrpScript, pb.VrrpScript.create()],
-      ["VrrpInstance", model.VrrpInstance, pb.VrrpInstance.create()],
-      ["TrackInterface", model.TrackInterface, pb.TrackInterface.create()],
-      ["TrackScript", model.TrackScript, pb.TrackScript.create()],
-      ["UnicastPeer", model.UnicastPeer, pb.UnicastPeer.create()],
-      ["NotifyScripts", model.NotifyScripts, pb.NotifyScripts.create()],
-      ["SyncGroup", model.SyncGroup, pb.SyncGroup.create()],
-    ];
-    const pendingLb = new Set(["Config.virtualServers", "Config.virtualServerGroups"]);
-    const missing: string[] = [];
-    for (const [name, schema, msg] of pairs) {
-      for (const key of Object.keys(schema.shape)) {
-        if (exempt.has(key) || pendingLb.has(`${name}.${key}`)) continue;
-        if (!(key in msg)) missing.push(`${name}.${key}`);
-      }
-    }
-    // VirtualIp is a refined object: its shape sits one level in
-    const vip = model.VirtualIp as unknown as {
-      shape?: Record<string, unknown>;
-      def?: { in?: { shape: object } };
-    };
-    const vipShape = vip.shape ?? vip.def?.in?.shape ?? {};
-    for (const key of Object.keys(vipShape)) {
-      if (!exempt.has(key) && !(key in pb.VirtualIp.create())) missing.push(`VirtualIp.${key}`);
-    }
-    expect(missing).toEqual([]);
-  });
-});
-
-describe("event ring", () => {
-  const body = (i: number) => ({ transition: pb.Transition.fromPartial({ instance: `I${i}` }) });
-
-  test("sequences, replay from a sequence, and only-new", () => {
-    const r = new EventRing(4);
-    for (let i = 1; i <= 3; i++) r.push(body(i));
-    expect(r.since(2).events.map((e) => e.sequence)).toEqual([2, 3]);
-    expect(r.since(2).lost).toBeNull();
-    expect(r.since(0).events).toEqual([]);
-    expect(r.since(4).events).toEqual([]);
-    // a sequence from an earlier agent process: everything held is new to that client
-    expect(r.since(99).events.map((e) => e.sequence)).toEqual([1, 2, 3]);
-  });
-
-  test("a client asking for overwritten events is told the range it lost", () => {
-    const r = new EventRing(4);
-    for (let i = 1; i <= 10; i++) r.push(body(i));
-    const s = r.since(3);
-    expect(s.lost).toEqual({ firstMissed: 3, lastMissed: 6 });
-    expect(s.events.map((e) => e.sequence)).toEqual([7, 8, 9, 10]);
-  });
-
-  test("subscribers see pushes in order", () => {
-    const r = new EventRing(2);
-    const seen: number[] = [];
-    const off = r.subscribe((e) => seen.push(e.sequence));
-    r.push(body(1));
-    r.push(body(2));
-    off();
-    r.push(body(3));
-    expect(seen).toEqual([1, 2]);
-  });
-});
 
 describe("listener rules", () => {
   const base = { stateDir: "/var/lib/vigil" };

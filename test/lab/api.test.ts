@@ -2,7 +2,11 @@
 // namespaces (documentation addresses only):
 // - a Node.js client written against the .proto alone (test/api/node-client.mjs) applies a config
 //   through the unix socket, sees the VIP in the kernel, reads state, watches a takeover and a
-//   failover arrive, gets FAILED_PRECONDITION for a drain (no LVS yet), health and reflection;
+//   failover arrive, health and reflection; then, without IPVS in this kernel, reads the virtual and
+//   real servers (health from real checks, ipvs "unavailable"), sees a health event, drains and
+//   undrains a real server (accepted and recorded; the kernel part is the VM's test/vm/api-lvs);
+//   `vigil ctl drain` and `status`; after an agent restart the maintenance set is still there and a
+//   client resuming with its last sequence is told what it lost;
 // - invalid config / stale generation / oversized request: the right code, nothing changes;
 // - listener security: TCP needs mTLS (no cert and another CA's cert are rejected), plaintext TCP
 //   only on loopback and explicitly, the unix socket is 0600; `vigil ctl` over mTLS;
@@ -21,7 +25,7 @@ import { Lab, sleep, waitFor } from "./netns.ts";
 
 const VIP = "192.0.2.100";
 const root = join(import.meta.dir, "..", "..");
-const nodeClient = join(root, "test", "api", "node-client.mjs");
+const nodeClientPath = join(root, "test", "api", "node-client.mjs");
 const addrWatchFixture = join(import.meta.dir, "fixtures", "addr-watch.ts");
 
 let lab: Lab | null = null;
@@ -152,8 +156,62 @@ function percentile(xs: number[], p: number): number {
 
 // ---- Node.js client -----------------------------------------------------------------------------
 
+/** Load balancing on n1: one live real server (a listener the test starts, alpha) and one dead one. */
+const LB_CONF = `virtual_server ${VIP} 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 192.0.2.1 8081 {
+    TCP_CHECK {
+      alpha
+      connect_timeout 1
+      retry 0
+    }
+  }
+  real_server 192.0.2.2 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+`;
+
+function nodeClient(args: string[]): (Record<string, unknown> & { step: string })[] {
+  const p = Bun.spawnSync(["node", nodeClientPath, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
+  const lines = p.stdout
+    .toString()
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown> & { step: string });
+  if (p.exitCode !== 0) throw new Error(`node client failed:\n${p.stdout}\n${p.stderr}`);
+  return lines;
+}
+
+/** Events of a WatchEvents stream from `from` for `ms`, or the error that ended it. */
+async function watchFor(
+  c: pb.AgentClient,
+  from: number,
+  ms: number,
+): Promise<{ events: pb.Event[]; error: grpc.ServiceError | null }> {
+  const events: pb.Event[] = [];
+  const stream = c.watchEvents(pb.WatchEventsRequest.fromPartial({ fromSequence: from }));
+  const error = await new Promise<grpc.ServiceError | null>((resolve) => {
+    stream.on("data", (e: pb.Event) => events.push(e));
+    stream.on("error", (e: grpc.ServiceError) => resolve(e));
+    setTimeout(() => resolve(null), ms);
+  });
+  stream.cancel();
+  return { events, error: error?.code === grpc.status.CANCELLED ? null : error };
+}
+
 describe("API from a Node.js client", () => {
-  test("apply -> VIP in the kernel -> state -> takeover and failover events; drain refused; health; reflection", async () => {
+  test("apply -> VIP in the kernel -> state -> takeover and failover events; LB state, health event, drain; ctl; restart keeps maintenance, sequences go on", async () => {
     lab = new Lab("api");
     lab.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
     lab.addNode({ name: "n2", addrs: ["192.0.2.2/24"] });
@@ -166,22 +224,33 @@ describe("API from a Node.js client", () => {
     expect(await waitFor(() => lab!.hasAddress("n2", VIP), 5000)).toBe(true);
 
     const newConf = join(n1.dir, "controller.conf");
-    writeFileSync(newConf, keepalivedConf({ instances: [inst(200)] }));
-    const p = Bun.spawnSync(["node", nodeClient, "scenario", n1.socket, lab.node("n1").ns, newConf, VIP], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: { ...process.env, NODE_OPTIONS: "" },
-    });
-    const lines = p.stdout
-      .toString()
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown> & { step: string });
+    writeFileSync(newConf, keepalivedConf({ instances: [inst(200)] }) + LB_CONF);
+    // the live real server: a listener in n1's namespace
+    const listener = Bun.spawn(
+      [
+        "ip",
+        "netns",
+        "exec",
+        lab.node("n1").ns,
+        process.execPath,
+        "-e",
+        "Bun.listen({ hostname: '192.0.2.1', port: 8081, socket: { data() {} } }); setInterval(() => {}, 1e9)",
+      ],
+      { stdout: "ignore", stderr: "ignore" },
+    );
+    cleanups.push(() => listener.kill("SIGKILL"));
+    const lines = nodeClient(["scenario", n1.socket, lab.node("n1").ns, newConf, VIP]);
     const step = (s: string) => lines.find((l) => l.step === s) as Record<string, unknown> | undefined;
-    if (p.exitCode !== 0) throw new Error(`node client failed:\n${p.stdout}\n${p.stderr}`);
 
     expect(step("config-before")?.["generation"]).toBe(1);
-    expect(step("applied")).toMatchObject({ generation: 2, diff: { instances: { added: ["VI_1"] } } });
+    expect(step("applied")).toMatchObject({
+      generation: 2,
+      diff: {
+        instances: { added: ["VI_1"] },
+        virtualServers: { added: [`${VIP}:80/TCP`] },
+        realServers: { added: [`${VIP}:80/TCP -> 192.0.2.1:8081`, `${VIP}:80/TCP -> 192.0.2.2:80`] },
+      },
+    });
     expect(step("vip")).toMatchObject({ present: true });
     expect(step("state")).toMatchObject({
       generation: 2,
@@ -198,12 +267,100 @@ describe("API from a Node.js client", () => {
     });
     // the peer takes over once n1 stepped down (priority-0 advert)
     expect(await waitFor(() => lab!.hasAddress("n2", VIP) && !lab!.hasAddress("n1", VIP), 3000)).toBe(true);
-    expect(step("drain")).toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
     expect(step("health")).toMatchObject({ status: "SERVING" });
     const services = step("reflection")?.["services"] as string[];
     expect(services).toContain("vigil.v1.Agent");
     expect(services).toContain("grpc.health.v1.Health");
-  }, 60_000);
+
+    // load balancing without IPVS: state from real checks, drain accepted and recorded
+    const VS = `${VIP}:80/TCP`;
+    const lb = nodeClient(["lb", n1.socket, VS, "192.0.2.1:8081", "0"]);
+    const lbStep = (s: string) => lb.find((l) => l.step === s) as Record<string, unknown> | undefined;
+    expect(lbStep("lb-state")).toMatchObject({
+      ipvs: "unavailable",
+      loadBalancingAvailable: false,
+      virtualServers: [
+        {
+          name: VS,
+          inKernel: false,
+          realServers: [
+            {
+              key: `${VS} -> 192.0.2.1:8081`,
+              address: "192.0.2.1",
+              port: 8081,
+              health: "UP",
+              drained: false,
+            },
+            { key: `${VS} -> 192.0.2.2:80`, address: "192.0.2.2", port: 80, health: "DOWN", drained: false },
+          ],
+        },
+      ],
+    });
+    const lbVss = (lbStep("lb-state")?.["virtualServers"] ?? []) as {
+      realServers: { lastCheckResult: string }[];
+    }[];
+    const rss = lbVss[0]?.realServers ?? [];
+    expect(rss[0]!.lastCheckResult).toContain("TCP_CHECK");
+    expect(rss[1]!.lastCheckResult).toContain("failed");
+    expect(lbStep("health-event")?.["event"]).toMatchObject({ health: { virtualServer: VS } });
+    // the client asked from sequence 1, long before this run's first event
+    expect(lbStep("health-event")?.["lost"]).toMatchObject({ eventsLost: { firstMissed: 1 } });
+    expect(lbStep("drain")).toMatchObject({
+      changed: true,
+      event: { maintenance: { virtualServer: VS, realServer: "192.0.2.1:8081", active: true } },
+      rs: { drained: true, inKernel: false, health: "UP" },
+    });
+    console.log(
+      `[bench] SetMaintenance drain round trip (persist + send to the check child): ${lbStep("drain")?.["drainRttMs"]} ms`,
+    );
+    expect(lbStep("drain-again")).toMatchObject({ changed: false });
+    expect(lbStep("undrain")).toMatchObject({ changed: true, rs: { drained: false } });
+    expect(lbStep("unknown")).toMatchObject({ code: grpc.status.NOT_FOUND });
+
+    // vigil ctl, with the short forms people type
+    const ns = lab.node("n1").ns;
+    const ctl = (...args: string[]) =>
+      lab!.exec(ns, [...vigilCommand(), "ctl", "--api", `unix:${n1.socket}`, ...args], { check: false });
+    const dr = ctl("drain", `${VIP}:80`, "192.0.2.2");
+    expect({ code: dr.code, out: dr.stdout.trim() }).toEqual({
+      code: 0,
+      out: `192.0.2.2 in ${VIP}:80: drained (weight 0)`,
+    });
+    const bad = ctl("drain", `${VIP}:81`, "192.0.2.2");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("NOT_FOUND");
+    const status = ctl("status");
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain("IPVS: unavailable");
+    expect(status.stdout).toMatch(/192\.0\.2\.2:80\s+DOWN \(drained\)/);
+
+    // restart: the maintenance set survives; a client resuming with its last sequence is told
+    const c1 = n1.client();
+    const before = await watchFor(c1, 1, 500);
+    const lastSeq = Math.max(...before.events.map((e) => e.sequence));
+    expect(lastSeq).toBeGreaterThan(1_000_000_000);
+    await n1.agent!.stop("SIGTERM", 10_000);
+    n1.start();
+    const c2 = await n1.ready();
+    const st = await call(c2, c2.getState, {});
+    expect(st.instances.find((i) => i.name === "VI_1")?.maintenance).toBe(true);
+    const rs2 = st.virtualServers[0]?.realServers.find((r) => r.key === `${VS} -> 192.0.2.2:80`);
+    expect(rs2?.drained).toBe(true);
+    expect(st.virtualServers[0]?.realServers.find((r) => r.key === `${VS} -> 192.0.2.1:8081`)?.drained).toBe(
+      false,
+    );
+    expect(
+      n1.agent!.json.some(
+        (j) => j.msg === "maintenance restored: instances forced to BACKUP and drained real servers",
+      ),
+    ).toBe(true);
+    const resumed = await watchFor(c2, lastSeq + 1, 1000);
+    expect(resumed.error).toBeNull();
+    expect(resumed.events[0]?.eventsLost?.firstMissed).toBe(lastSeq + 1);
+    for (const e of resumed.events.slice(1)) expect(e.sequence).toBeGreaterThan(lastSeq);
+    const beyond = await watchFor(c2, Number.MAX_SAFE_INTEGER, 1000);
+    expect(beyond.error?.code).toBe(grpc.status.OUT_OF_RANGE);
+  }, 120_000);
 });
 
 // ---- refusals change nothing --------------------------------------------------------------------
@@ -417,9 +574,13 @@ describe("listener security", () => {
     expect(statSync(n1.socket).isSocket()).toBe(true);
 
     const probe = (...args: string[]) => {
-      const p = lab!.exec(ns, ["node", nodeClient, "tls-probe", "127.0.0.1:50443", f("ca1.pem"), ...args], {
-        check: false,
-      });
+      const p = lab!.exec(
+        ns,
+        ["node", nodeClientPath, "tls-probe", "127.0.0.1:50443", f("ca1.pem"), ...args],
+        {
+          check: false,
+        },
+      );
       return JSON.parse(p.stdout.trim().split("\n").pop() ?? "{}") as { ok: boolean; code?: number };
     };
     expect(probe()).toMatchObject({ ok: false });

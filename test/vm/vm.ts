@@ -80,3 +80,24 @@ export async function runInVm(cmd: string[], opts: VmOptions = {}): Promise<VmRe
   const code = await p.exited;
   return { code, output, ms: Math.round(performance.now() - t0) };
 }
+
+export interface GuestResult {
+  name: string;
+  pass: boolean;
+  /** the output between the previous result line and this one (the failure's story) */
+  detail: string;
+}
+
+/** The `(pass) NAME` / `(fail) NAME` lines of a `bun test` run inside the guest, in order. */
+export function parseGuestResults(out: string): GuestResult[] {
+  const results: GuestResult[] = [];
+  let since: string[] = [];
+  for (const line of out.split("\n")) {
+    const m = /^\((pass|fail)\) (.*?)(?: \[[\d.]+m?s\])?$/.exec(line);
+    if (m) {
+      results.push({ name: m[2]!, pass: m[1] === "pass", detail: since.join("\n") });
+      since = [];
+    } else since.push(line);
+  }
+  return results;
+}

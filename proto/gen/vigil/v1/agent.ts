@@ -113,11 +113,14 @@ export interface ConfigDiff {
   instances:
     | NameDiff
     | undefined;
-  /** "PROTOCOL ADDRESS:PORT" (or "fwmark N") of each virtual server */
+  /**
+   * the key of each virtual server: "ADDRESS:PORT/PROTOCOL" (IPv6 in brackets:
+   * "[2001:db8::1]:80/TCP"), "fwmark N" or "group NAME"
+   */
   virtualServers:
     | NameDiff
     | undefined;
-  /** "VIRTUAL_SERVER -> ADDRESS:PORT" of each real server */
+  /** "VIRTUAL_SERVER -> ADDRESS:PORT" of each real server (its address and the port it uses) */
   realServers: NameDiff | undefined;
 }
 
@@ -159,8 +162,9 @@ export interface Config {
   globalDefs: GlobalDefs | undefined;
   vrrpScripts: VrrpScript[];
   vrrpInstances: VrrpInstance[];
-  /** 5..9 reserved for load balancing (virtual_server) when it lands in the model */
   vrrpSyncGroups: SyncGroup[];
+  virtualServerGroups: VirtualServerGroup[];
+  virtualServers: VirtualServer[];
 }
 
 export interface GarpSettings {
@@ -292,6 +296,253 @@ export interface SyncGroup {
   trackScript: TrackScript[];
 }
 
+export interface VirtualServerGroupEntry {
+  /** an address (range: address..address_end) with a port, or a firewall mark */
+  address?: string | undefined;
+  addressEnd?: string | undefined;
+  port?: number | undefined;
+  fwmark?:
+    | number
+    | undefined;
+  /** inet | inet6 (fwmark entries) */
+  family?: string | undefined;
+}
+
+export interface VirtualServerGroup {
+  name: string;
+  entries: VirtualServerGroupEntry[];
+}
+
+export interface SorryServer {
+  address: string;
+  port?: number | undefined;
+}
+
+/**
+ * Settings every checker has (keepalived's common checker keywords), then where a connecting
+ * checker connects from and to. Field numbers 1..6 and 8..14 are the same in every checker message.
+ */
+export interface TcpCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?: number | undefined;
+}
+
+export interface HttpUrl {
+  path: string;
+  /** MD5 of the body, 32 hex digits */
+  digest?:
+    | string
+    | undefined;
+  /** "200" or "200-299"; none: 200-299 */
+  statusCode: string[];
+  virtualhost?: string | undefined;
+}
+
+export interface HttpGetCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?: number | undefined;
+  virtualhost?:
+    | string
+    | undefined;
+  /** "1.0" | "1.1" | "1.0C" */
+  httpProtocol?: string | undefined;
+  url: HttpUrl[];
+}
+
+export interface SslGetCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?: number | undefined;
+  virtualhost?: string | undefined;
+  httpProtocol?: string | undefined;
+  url: HttpUrl[];
+  enableSni?: boolean | undefined;
+}
+
+export interface DnsCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?:
+    | number
+    | undefined;
+  /** keepalived's `type` inside DNS_CHECK: A | NS | CNAME | SOA | MX | TXT | AAAA | RRSIG | DNSKEY */
+  dnsType?: string | undefined;
+  name?: string | undefined;
+}
+
+export interface UdpCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?:
+    | number
+    | undefined;
+  /** hex */
+  payload?: string | undefined;
+  requireReply?:
+    | boolean
+    | undefined;
+  /** hex */
+  replyData?: string | undefined;
+  minReplyLength?: number | undefined;
+  maxReplyLength?: number | undefined;
+}
+
+export interface PingCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  connectIp?: string | undefined;
+  connectPort?: number | undefined;
+  bindto?: string | undefined;
+  bindPort?: number | undefined;
+  bindIf?: string | undefined;
+  connectTimeout?: number | undefined;
+  fwmark?: number | undefined;
+}
+
+export interface MiscCheck {
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  delayLoop?: number | undefined;
+  alpha?: boolean | undefined;
+  logAllFailures?: boolean | undefined;
+  miscPath: string;
+  miscTimeout?: number | undefined;
+  miscDynamic?: boolean | undefined;
+  user?: string | undefined;
+  group?: string | undefined;
+}
+
+/** One health checker; the oneof case is keepalived's checker keyword. */
+export interface Checker {
+  tcpCheck?: TcpCheck | undefined;
+  httpGet?: HttpGetCheck | undefined;
+  sslGet?: SslGetCheck | undefined;
+  dnsCheck?: DnsCheck | undefined;
+  udpCheck?: UdpCheck | undefined;
+  pingCheck?: PingCheck | undefined;
+  miscCheck?: MiscCheck | undefined;
+}
+
+export interface RealServer {
+  address: string;
+  /** unset (or 0): the virtual server's port */
+  port?: number | undefined;
+  weight?:
+    | number
+    | undefined;
+  /** NAT | DR | TUN */
+  lvsMethod?: string | undefined;
+  inhibitOnFailure?: boolean | undefined;
+  notifyUp?: string | undefined;
+  notifyDown?: string | undefined;
+  uthreshold?: number | undefined;
+  lthreshold?: number | undefined;
+  alpha?: boolean | undefined;
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  connectTimeout?: number | undefined;
+  delayLoop?: number | undefined;
+  virtualhost?: string | undefined;
+  checkers: Checker[];
+}
+
+export interface VirtualServer {
+  /** exactly one of: address (with port), fwmark, group (a virtual_server_group's name) */
+  address?: string | undefined;
+  port?: number | undefined;
+  fwmark?: number | undefined;
+  group?: string | undefined;
+  ipFamily?: string | undefined;
+  delayLoop?: number | undefined;
+  lbAlgo: string;
+  lbKind: string;
+  protocol?: string | undefined;
+  persistenceTimeout?: number | undefined;
+  persistenceGranularity?: string | undefined;
+  persistenceEngine?: string | undefined;
+  quorum?: number | undefined;
+  hysteresis?: number | undefined;
+  quorumUp?: string | undefined;
+  quorumDown?: string | undefined;
+  sorryServer: SorryServer | undefined;
+  sorryServerInhibit?: boolean | undefined;
+  sorryServerLvsMethod?: string | undefined;
+  inhibitOnFailure?: boolean | undefined;
+  alpha?: boolean | undefined;
+  omega?: boolean | undefined;
+  weight?: number | undefined;
+  retry?: number | undefined;
+  delayBeforeRetry?: number | undefined;
+  warmup?: number | undefined;
+  connectTimeout?: number | undefined;
+  virtualhost?: string | undefined;
+  ops?: boolean | undefined;
+  shPort?: boolean | undefined;
+  shFallback?: boolean | undefined;
+  mhPort?: boolean | undefined;
+  mhFallback?: boolean | undefined;
+  haSuspend?: boolean | undefined;
+  realServers: RealServer[];
+}
+
 export interface GetStateRequest {
 }
 
@@ -331,21 +582,47 @@ export interface InstanceState_CountersEntry {
 
 export interface RealServerState {
   address: string;
+  /** the port it is reached on (its own, else the virtual server's) */
   port: number;
-  /** UP | DOWN | UNKNOWN */
+  /**
+   * UP | DOWN (by its checkers; a server without checkers is UP) | UNKNOWN (the check child has not
+   * reported it yet)
+   */
   health: string;
+  /** the weight its health gives it: configured, or set by a MISC_CHECK with misc_dynamic */
   weight: number;
+  /** present in the kernel's IPVS table (after the last reconcile) */
   inKernel: boolean;
+  /** drained by SetMaintenance: kept in the table with weight 0 */
   drained: boolean;
+  /** the last result of each of its checkers, "; "-separated ("TCP_CHECK: connected") */
   lastCheckResult: string;
   lastCheckUnixMs: number;
+  /** its weight in the kernel's table (0 when absent) */
+  kernelWeight: number;
+  /** present in the table vigil wants, and with which weight (0 when drained, inhibited or sorry) */
+  inTable: boolean;
+  tableWeight: number;
+  /** "VIRTUAL_SERVER -> ADDRESS:PORT", as in ConfigDiff.real_servers */
+  key: string;
 }
 
 export interface VirtualServerState {
-  /** "PROTOCOL ADDRESS:PORT" or "fwmark N" */
+  /**
+   * the virtual server's key, as in ConfigDiff.virtual_servers ("192.0.2.10:80/TCP", "fwmark 1",
+   * "group NAME")
+   */
   name: string;
+  /** every IPVS service of it is in the kernel */
   inKernel: boolean;
   realServers: RealServerState[];
+  quorumUp: boolean;
+  /** the sorry server serves instead of the real servers (quorum down) */
+  sorryActive: boolean;
+  /** sum of the weights of the live, undrained real servers (what quorum is compared with) */
+  weightSum: number;
+  /** config problems and kernel refusals of the last reconcile */
+  errors: string[];
 }
 
 export interface ProcessState {
@@ -365,26 +642,47 @@ export interface GetStateResponse {
   instances: InstanceState[];
   virtualServers: VirtualServerState[];
   processes: ProcessState[];
-  /** false until the load-balancing (IPVS) side exists on this agent */
+  /** the check child programs IPVS (the kernel has it, the last reconcile worked) */
   loadBalancingAvailable: boolean;
+  /**
+   * the check child's IPVS state: ok | unavailable (no IPVS in this kernel) | error | unknown (the
+   * check child has not reported yet)
+   */
+  ipvs: string;
+  ipvsError: string;
 }
 
 export interface WatchEventsRequest {
   /**
    * 0: only events from now on. N > 0: every held event with sequence >= N first (a reconnecting
-   * client passes its last sequence + 1), then live ones. Sequences restart at 1 when the agent
-   * restarts; an N beyond the newest sequence is taken as coming from before a restart and
-   * replays everything held. When part of the asked range is no longer held, the first message
-   * is an EventsLost (sequence 0) naming it.
+   * client passes its last sequence + 1), then live ones. Sequences keep increasing across agent
+   * restarts (each run starts above the previous one), so an N from an earlier run is older than
+   * everything held. When part of the asked range is not held (dropped from the bounded buffer, or
+   * from an earlier run), the first message is an EventsLost (sequence 0) naming it. An N beyond
+   * the newest sequence + 1 is not from this agent's history: OUT_OF_RANGE.
    */
   fromSequence: number;
 }
 
+/** A real server's health (or misc_dynamic weight) changed, as its checkers decided. */
 export interface HealthChange {
+  /** keys as in ConfigDiff / GetState */
   virtualServer: string;
   realServer: string;
   healthy: boolean;
+  /** the checker and result that decided it ("TCP_CHECK 198.51.100.1:80: ECONNREFUSED") */
   detail: string;
+  /** the weight its health gives it now */
+  weight: number;
+}
+
+/** A virtual server gained or lost quorum (keepalived's quorum_up / quorum_down). */
+export interface QuorumChange {
+  virtualServer: string;
+  up: boolean;
+  weightSum: number;
+  quorum: number;
+  hysteresis: number;
 }
 
 export interface ConfigApplied {
@@ -426,16 +724,25 @@ export interface Event {
   processRestart?: ProcessRestart | undefined;
   eventsLost?: EventsLost | undefined;
   maintenance?: MaintenanceChanged | undefined;
+  quorum?: QuorumChange | undefined;
 }
 
 export interface InstanceTarget {
   name: string;
 }
 
+/**
+ * Names as in ConfigDiff and GetState. The protocol is case-insensitive and may be left out
+ * ("192.0.2.10:80") when one virtual server has that address and port; IPv6 addresses are in
+ * brackets and any spelling of the address is accepted.
+ */
 export interface RealServerTarget {
-  /** as in ConfigDiff.virtual_servers ("tcp 192.0.2.10:80") or just "ADDRESS:PORT" */
+  /** "ADDRESS:PORT/PROTOCOL", "fwmark N" or "group NAME" */
   virtualServer: string;
-  /** "ADDRESS:PORT" */
+  /**
+   * "ADDRESS:PORT" (the port it uses), or "ADDRESS" when the virtual server has one real server
+   * with that address
+   */
   realServer: string;
 }
 
@@ -1366,7 +1673,14 @@ export const GetConfigResponse: MessageFns<GetConfigResponse> = {
 };
 
 function createBaseConfig(): Config {
-  return { globalDefs: undefined, vrrpScripts: [], vrrpInstances: [], vrrpSyncGroups: [] };
+  return {
+    globalDefs: undefined,
+    vrrpScripts: [],
+    vrrpInstances: [],
+    vrrpSyncGroups: [],
+    virtualServerGroups: [],
+    virtualServers: [],
+  };
 }
 
 export const Config: MessageFns<Config> = {
@@ -1382,6 +1696,12 @@ export const Config: MessageFns<Config> = {
     }
     for (const v of message.vrrpSyncGroups) {
       SyncGroup.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.virtualServerGroups) {
+      VirtualServerGroup.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.virtualServers) {
+      VirtualServer.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1431,6 +1751,22 @@ export const Config: MessageFns<Config> = {
             message.vrrpSyncGroups.push(SyncGroup.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.virtualServerGroups.push(VirtualServerGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.virtualServers.push(VirtualServer.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1465,6 +1801,16 @@ export const Config: MessageFns<Config> = {
         : globalThis.Array.isArray(object?.vrrp_sync_groups)
         ? object.vrrp_sync_groups.map((e: any) => SyncGroup.fromJSON(e))
         : [],
+      virtualServerGroups: globalThis.Array.isArray(object?.virtualServerGroups)
+        ? object.virtualServerGroups.map((e: any) => VirtualServerGroup.fromJSON(e))
+        : globalThis.Array.isArray(object?.virtual_server_groups)
+        ? object.virtual_server_groups.map((e: any) => VirtualServerGroup.fromJSON(e))
+        : [],
+      virtualServers: globalThis.Array.isArray(object?.virtualServers)
+        ? object.virtualServers.map((e: any) => VirtualServer.fromJSON(e))
+        : globalThis.Array.isArray(object?.virtual_servers)
+        ? object.virtual_servers.map((e: any) => VirtualServer.fromJSON(e))
+        : [],
     };
   },
 
@@ -1482,6 +1828,12 @@ export const Config: MessageFns<Config> = {
     if (message.vrrpSyncGroups?.length) {
       obj.vrrpSyncGroups = message.vrrpSyncGroups.map((e) => SyncGroup.toJSON(e));
     }
+    if (message.virtualServerGroups?.length) {
+      obj.virtualServerGroups = message.virtualServerGroups.map((e) => VirtualServerGroup.toJSON(e));
+    }
+    if (message.virtualServers?.length) {
+      obj.virtualServers = message.virtualServers.map((e) => VirtualServer.toJSON(e));
+    }
     return obj;
   },
 
@@ -1496,6 +1848,8 @@ export const Config: MessageFns<Config> = {
     message.vrrpScripts = object.vrrpScripts?.map((e) => VrrpScript.fromPartial(e)) || [];
     message.vrrpInstances = object.vrrpInstances?.map((e) => VrrpInstance.fromPartial(e)) || [];
     message.vrrpSyncGroups = object.vrrpSyncGroups?.map((e) => SyncGroup.fromPartial(e)) || [];
+    message.virtualServerGroups = object.virtualServerGroups?.map((e) => VirtualServerGroup.fromPartial(e)) || [];
+    message.virtualServers = object.virtualServers?.map((e) => VirtualServer.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3637,6 +3991,4140 @@ export const SyncGroup: MessageFns<SyncGroup> = {
   },
 };
 
+function createBaseVirtualServerGroupEntry(): VirtualServerGroupEntry {
+  return { address: undefined, addressEnd: undefined, port: undefined, fwmark: undefined, family: undefined };
+}
+
+export const VirtualServerGroupEntry: MessageFns<VirtualServerGroupEntry> = {
+  encode(message: VirtualServerGroupEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== undefined) {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.addressEnd !== undefined) {
+      writer.uint32(18).string(message.addressEnd);
+    }
+    if (message.port !== undefined) {
+      writer.uint32(24).uint32(message.port);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(32).uint32(message.fwmark);
+    }
+    if (message.family !== undefined) {
+      writer.uint32(42).string(message.family);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VirtualServerGroupEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVirtualServerGroupEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addressEnd = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.family = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VirtualServerGroupEntry {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : undefined,
+      addressEnd: isSet(object.addressEnd)
+        ? globalThis.String(object.addressEnd)
+        : isSet(object.address_end)
+        ? globalThis.String(object.address_end)
+        : undefined,
+      port: isSet(object.port) ? globalThis.Number(object.port) : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      family: isSet(object.family) ? globalThis.String(object.family) : undefined,
+    };
+  },
+
+  toJSON(message: VirtualServerGroupEntry): unknown {
+    const obj: any = {};
+    if (message.address !== undefined) {
+      obj.address = message.address;
+    }
+    if (message.addressEnd !== undefined) {
+      obj.addressEnd = message.addressEnd;
+    }
+    if (message.port !== undefined) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.family !== undefined) {
+      obj.family = message.family;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VirtualServerGroupEntry>): VirtualServerGroupEntry {
+    return VirtualServerGroupEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VirtualServerGroupEntry>): VirtualServerGroupEntry {
+    const message = createBaseVirtualServerGroupEntry();
+    message.address = object.address ?? undefined;
+    message.addressEnd = object.addressEnd ?? undefined;
+    message.port = object.port ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.family = object.family ?? undefined;
+    return message;
+  },
+};
+
+function createBaseVirtualServerGroup(): VirtualServerGroup {
+  return { name: "", entries: [] };
+}
+
+export const VirtualServerGroup: MessageFns<VirtualServerGroup> = {
+  encode(message: VirtualServerGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.entries) {
+      VirtualServerGroupEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VirtualServerGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVirtualServerGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(VirtualServerGroupEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VirtualServerGroup {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => VirtualServerGroupEntry.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: VirtualServerGroup): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => VirtualServerGroupEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VirtualServerGroup>): VirtualServerGroup {
+    return VirtualServerGroup.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VirtualServerGroup>): VirtualServerGroup {
+    const message = createBaseVirtualServerGroup();
+    message.name = object.name ?? "";
+    message.entries = object.entries?.map((e) => VirtualServerGroupEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSorryServer(): SorryServer {
+  return { address: "", port: undefined };
+}
+
+export const SorryServer: MessageFns<SorryServer> = {
+  encode(message: SorryServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.port !== undefined) {
+      writer.uint32(16).uint32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SorryServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSorryServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SorryServer {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : undefined,
+    };
+  },
+
+  toJSON(message: SorryServer): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== undefined) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SorryServer>): SorryServer {
+    return SorryServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SorryServer>): SorryServer {
+    const message = createBaseSorryServer();
+    message.address = object.address ?? "";
+    message.port = object.port ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTcpCheck(): TcpCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+  };
+}
+
+export const TcpCheck: MessageFns<TcpCheck> = {
+  encode(message: TcpCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TcpCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTcpCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TcpCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+    };
+  },
+
+  toJSON(message: TcpCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TcpCheck>): TcpCheck {
+    return TcpCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TcpCheck>): TcpCheck {
+    const message = createBaseTcpCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    return message;
+  },
+};
+
+function createBaseHttpUrl(): HttpUrl {
+  return { path: "", digest: undefined, statusCode: [], virtualhost: undefined };
+}
+
+export const HttpUrl: MessageFns<HttpUrl> = {
+  encode(message: HttpUrl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.digest !== undefined) {
+      writer.uint32(18).string(message.digest);
+    }
+    for (const v of message.statusCode) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.virtualhost !== undefined) {
+      writer.uint32(34).string(message.virtualhost);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpUrl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpUrl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.statusCode.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.virtualhost = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpUrl {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : undefined,
+      statusCode: globalThis.Array.isArray(object?.statusCode)
+        ? object.statusCode.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.status_code)
+        ? object.status_code.map((e: any) => globalThis.String(e))
+        : [],
+      virtualhost: isSet(object.virtualhost) ? globalThis.String(object.virtualhost) : undefined,
+    };
+  },
+
+  toJSON(message: HttpUrl): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.digest !== undefined) {
+      obj.digest = message.digest;
+    }
+    if (message.statusCode?.length) {
+      obj.statusCode = message.statusCode;
+    }
+    if (message.virtualhost !== undefined) {
+      obj.virtualhost = message.virtualhost;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HttpUrl>): HttpUrl {
+    return HttpUrl.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HttpUrl>): HttpUrl {
+    const message = createBaseHttpUrl();
+    message.path = object.path ?? "";
+    message.digest = object.digest ?? undefined;
+    message.statusCode = object.statusCode?.map((e) => e) || [];
+    message.virtualhost = object.virtualhost ?? undefined;
+    return message;
+  },
+};
+
+function createBaseHttpGetCheck(): HttpGetCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+    virtualhost: undefined,
+    httpProtocol: undefined,
+    url: [],
+  };
+}
+
+export const HttpGetCheck: MessageFns<HttpGetCheck> = {
+  encode(message: HttpGetCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    if (message.virtualhost !== undefined) {
+      writer.uint32(162).string(message.virtualhost);
+    }
+    if (message.httpProtocol !== undefined) {
+      writer.uint32(170).string(message.httpProtocol);
+    }
+    for (const v of message.url) {
+      HttpUrl.encode(v!, writer.uint32(178).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpGetCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpGetCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.virtualhost = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.httpProtocol = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.url.push(HttpUrl.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpGetCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      virtualhost: isSet(object.virtualhost) ? globalThis.String(object.virtualhost) : undefined,
+      httpProtocol: isSet(object.httpProtocol)
+        ? globalThis.String(object.httpProtocol)
+        : isSet(object.http_protocol)
+        ? globalThis.String(object.http_protocol)
+        : undefined,
+      url: globalThis.Array.isArray(object?.url)
+        ? object.url.map((e: any) => HttpUrl.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: HttpGetCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.virtualhost !== undefined) {
+      obj.virtualhost = message.virtualhost;
+    }
+    if (message.httpProtocol !== undefined) {
+      obj.httpProtocol = message.httpProtocol;
+    }
+    if (message.url?.length) {
+      obj.url = message.url.map((e) => HttpUrl.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HttpGetCheck>): HttpGetCheck {
+    return HttpGetCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HttpGetCheck>): HttpGetCheck {
+    const message = createBaseHttpGetCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.virtualhost = object.virtualhost ?? undefined;
+    message.httpProtocol = object.httpProtocol ?? undefined;
+    message.url = object.url?.map((e) => HttpUrl.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSslGetCheck(): SslGetCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+    virtualhost: undefined,
+    httpProtocol: undefined,
+    url: [],
+    enableSni: undefined,
+  };
+}
+
+export const SslGetCheck: MessageFns<SslGetCheck> = {
+  encode(message: SslGetCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    if (message.virtualhost !== undefined) {
+      writer.uint32(162).string(message.virtualhost);
+    }
+    if (message.httpProtocol !== undefined) {
+      writer.uint32(170).string(message.httpProtocol);
+    }
+    for (const v of message.url) {
+      HttpUrl.encode(v!, writer.uint32(178).fork()).join();
+    }
+    if (message.enableSni !== undefined) {
+      writer.uint32(184).bool(message.enableSni);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SslGetCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSslGetCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.virtualhost = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.httpProtocol = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.url.push(HttpUrl.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.enableSni = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SslGetCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      virtualhost: isSet(object.virtualhost) ? globalThis.String(object.virtualhost) : undefined,
+      httpProtocol: isSet(object.httpProtocol)
+        ? globalThis.String(object.httpProtocol)
+        : isSet(object.http_protocol)
+        ? globalThis.String(object.http_protocol)
+        : undefined,
+      url: globalThis.Array.isArray(object?.url)
+        ? object.url.map((e: any) => HttpUrl.fromJSON(e))
+        : [],
+      enableSni: isSet(object.enableSni)
+        ? globalThis.Boolean(object.enableSni)
+        : isSet(object.enable_sni)
+        ? globalThis.Boolean(object.enable_sni)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SslGetCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.virtualhost !== undefined) {
+      obj.virtualhost = message.virtualhost;
+    }
+    if (message.httpProtocol !== undefined) {
+      obj.httpProtocol = message.httpProtocol;
+    }
+    if (message.url?.length) {
+      obj.url = message.url.map((e) => HttpUrl.toJSON(e));
+    }
+    if (message.enableSni !== undefined) {
+      obj.enableSni = message.enableSni;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SslGetCheck>): SslGetCheck {
+    return SslGetCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SslGetCheck>): SslGetCheck {
+    const message = createBaseSslGetCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.virtualhost = object.virtualhost ?? undefined;
+    message.httpProtocol = object.httpProtocol ?? undefined;
+    message.url = object.url?.map((e) => HttpUrl.fromPartial(e)) || [];
+    message.enableSni = object.enableSni ?? undefined;
+    return message;
+  },
+};
+
+function createBaseDnsCheck(): DnsCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+    dnsType: undefined,
+    name: undefined,
+  };
+}
+
+export const DnsCheck: MessageFns<DnsCheck> = {
+  encode(message: DnsCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    if (message.dnsType !== undefined) {
+      writer.uint32(162).string(message.dnsType);
+    }
+    if (message.name !== undefined) {
+      writer.uint32(170).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DnsCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDnsCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.dnsType = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DnsCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      dnsType: isSet(object.dnsType)
+        ? globalThis.String(object.dnsType)
+        : isSet(object.dns_type)
+        ? globalThis.String(object.dns_type)
+        : undefined,
+      name: isSet(object.name) ? globalThis.String(object.name) : undefined,
+    };
+  },
+
+  toJSON(message: DnsCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.dnsType !== undefined) {
+      obj.dnsType = message.dnsType;
+    }
+    if (message.name !== undefined) {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DnsCheck>): DnsCheck {
+    return DnsCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DnsCheck>): DnsCheck {
+    const message = createBaseDnsCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.dnsType = object.dnsType ?? undefined;
+    message.name = object.name ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUdpCheck(): UdpCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+    payload: undefined,
+    requireReply: undefined,
+    replyData: undefined,
+    minReplyLength: undefined,
+    maxReplyLength: undefined,
+  };
+}
+
+export const UdpCheck: MessageFns<UdpCheck> = {
+  encode(message: UdpCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    if (message.payload !== undefined) {
+      writer.uint32(162).string(message.payload);
+    }
+    if (message.requireReply !== undefined) {
+      writer.uint32(168).bool(message.requireReply);
+    }
+    if (message.replyData !== undefined) {
+      writer.uint32(178).string(message.replyData);
+    }
+    if (message.minReplyLength !== undefined) {
+      writer.uint32(184).uint32(message.minReplyLength);
+    }
+    if (message.maxReplyLength !== undefined) {
+      writer.uint32(192).uint32(message.maxReplyLength);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UdpCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUdpCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.payload = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.requireReply = reader.bool();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.replyData = reader.string();
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.minReplyLength = reader.uint32();
+            continue;
+          }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.maxReplyLength = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UdpCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      payload: isSet(object.payload) ? globalThis.String(object.payload) : undefined,
+      requireReply: isSet(object.requireReply)
+        ? globalThis.Boolean(object.requireReply)
+        : isSet(object.require_reply)
+        ? globalThis.Boolean(object.require_reply)
+        : undefined,
+      replyData: isSet(object.replyData)
+        ? globalThis.String(object.replyData)
+        : isSet(object.reply_data)
+        ? globalThis.String(object.reply_data)
+        : undefined,
+      minReplyLength: isSet(object.minReplyLength)
+        ? globalThis.Number(object.minReplyLength)
+        : isSet(object.min_reply_length)
+        ? globalThis.Number(object.min_reply_length)
+        : undefined,
+      maxReplyLength: isSet(object.maxReplyLength)
+        ? globalThis.Number(object.maxReplyLength)
+        : isSet(object.max_reply_length)
+        ? globalThis.Number(object.max_reply_length)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UdpCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.payload !== undefined) {
+      obj.payload = message.payload;
+    }
+    if (message.requireReply !== undefined) {
+      obj.requireReply = message.requireReply;
+    }
+    if (message.replyData !== undefined) {
+      obj.replyData = message.replyData;
+    }
+    if (message.minReplyLength !== undefined) {
+      obj.minReplyLength = Math.round(message.minReplyLength);
+    }
+    if (message.maxReplyLength !== undefined) {
+      obj.maxReplyLength = Math.round(message.maxReplyLength);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UdpCheck>): UdpCheck {
+    return UdpCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UdpCheck>): UdpCheck {
+    const message = createBaseUdpCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.payload = object.payload ?? undefined;
+    message.requireReply = object.requireReply ?? undefined;
+    message.replyData = object.replyData ?? undefined;
+    message.minReplyLength = object.minReplyLength ?? undefined;
+    message.maxReplyLength = object.maxReplyLength ?? undefined;
+    return message;
+  },
+};
+
+function createBasePingCheck(): PingCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    connectIp: undefined,
+    connectPort: undefined,
+    bindto: undefined,
+    bindPort: undefined,
+    bindIf: undefined,
+    connectTimeout: undefined,
+    fwmark: undefined,
+  };
+}
+
+export const PingCheck: MessageFns<PingCheck> = {
+  encode(message: PingCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.connectIp !== undefined) {
+      writer.uint32(66).string(message.connectIp);
+    }
+    if (message.connectPort !== undefined) {
+      writer.uint32(72).uint32(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      writer.uint32(82).string(message.bindto);
+    }
+    if (message.bindPort !== undefined) {
+      writer.uint32(88).uint32(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      writer.uint32(98).string(message.bindIf);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(105).double(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(112).uint32(message.fwmark);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PingCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePingCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.connectIp = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.connectPort = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.bindto = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.bindPort = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.bindIf = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PingCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      connectIp: isSet(object.connectIp)
+        ? globalThis.String(object.connectIp)
+        : isSet(object.connect_ip)
+        ? globalThis.String(object.connect_ip)
+        : undefined,
+      connectPort: isSet(object.connectPort)
+        ? globalThis.Number(object.connectPort)
+        : isSet(object.connect_port)
+        ? globalThis.Number(object.connect_port)
+        : undefined,
+      bindto: isSet(object.bindto) ? globalThis.String(object.bindto) : undefined,
+      bindPort: isSet(object.bindPort)
+        ? globalThis.Number(object.bindPort)
+        : isSet(object.bind_port)
+        ? globalThis.Number(object.bind_port)
+        : undefined,
+      bindIf: isSet(object.bindIf)
+        ? globalThis.String(object.bindIf)
+        : isSet(object.bind_if)
+        ? globalThis.String(object.bind_if)
+        : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+    };
+  },
+
+  toJSON(message: PingCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.connectIp !== undefined) {
+      obj.connectIp = message.connectIp;
+    }
+    if (message.connectPort !== undefined) {
+      obj.connectPort = Math.round(message.connectPort);
+    }
+    if (message.bindto !== undefined) {
+      obj.bindto = message.bindto;
+    }
+    if (message.bindPort !== undefined) {
+      obj.bindPort = Math.round(message.bindPort);
+    }
+    if (message.bindIf !== undefined) {
+      obj.bindIf = message.bindIf;
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PingCheck>): PingCheck {
+    return PingCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PingCheck>): PingCheck {
+    const message = createBasePingCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.connectIp = object.connectIp ?? undefined;
+    message.connectPort = object.connectPort ?? undefined;
+    message.bindto = object.bindto ?? undefined;
+    message.bindPort = object.bindPort ?? undefined;
+    message.bindIf = object.bindIf ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    return message;
+  },
+};
+
+function createBaseMiscCheck(): MiscCheck {
+  return {
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    delayLoop: undefined,
+    alpha: undefined,
+    logAllFailures: undefined,
+    miscPath: "",
+    miscTimeout: undefined,
+    miscDynamic: undefined,
+    user: undefined,
+    group: undefined,
+  };
+}
+
+export const MiscCheck: MessageFns<MiscCheck> = {
+  encode(message: MiscCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.retry !== undefined) {
+      writer.uint32(8).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(17).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(25).double(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(33).double(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(40).bool(message.alpha);
+    }
+    if (message.logAllFailures !== undefined) {
+      writer.uint32(48).bool(message.logAllFailures);
+    }
+    if (message.miscPath !== "") {
+      writer.uint32(162).string(message.miscPath);
+    }
+    if (message.miscTimeout !== undefined) {
+      writer.uint32(168).uint32(message.miscTimeout);
+    }
+    if (message.miscDynamic !== undefined) {
+      writer.uint32(176).bool(message.miscDynamic);
+    }
+    if (message.user !== undefined) {
+      writer.uint32(186).string(message.user);
+    }
+    if (message.group !== undefined) {
+      writer.uint32(194).string(message.group);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MiscCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMiscCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.logAllFailures = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.miscPath = reader.string();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.miscTimeout = reader.uint32();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.miscDynamic = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MiscCheck {
+    return {
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      logAllFailures: isSet(object.logAllFailures)
+        ? globalThis.Boolean(object.logAllFailures)
+        : isSet(object.log_all_failures)
+        ? globalThis.Boolean(object.log_all_failures)
+        : undefined,
+      miscPath: isSet(object.miscPath)
+        ? globalThis.String(object.miscPath)
+        : isSet(object.misc_path)
+        ? globalThis.String(object.misc_path)
+        : "",
+      miscTimeout: isSet(object.miscTimeout)
+        ? globalThis.Number(object.miscTimeout)
+        : isSet(object.misc_timeout)
+        ? globalThis.Number(object.misc_timeout)
+        : undefined,
+      miscDynamic: isSet(object.miscDynamic)
+        ? globalThis.Boolean(object.miscDynamic)
+        : isSet(object.misc_dynamic)
+        ? globalThis.Boolean(object.misc_dynamic)
+        : undefined,
+      user: isSet(object.user) ? globalThis.String(object.user) : undefined,
+      group: isSet(object.group) ? globalThis.String(object.group) : undefined,
+    };
+  },
+
+  toJSON(message: MiscCheck): unknown {
+    const obj: any = {};
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.logAllFailures !== undefined) {
+      obj.logAllFailures = message.logAllFailures;
+    }
+    if (message.miscPath !== "") {
+      obj.miscPath = message.miscPath;
+    }
+    if (message.miscTimeout !== undefined) {
+      obj.miscTimeout = Math.round(message.miscTimeout);
+    }
+    if (message.miscDynamic !== undefined) {
+      obj.miscDynamic = message.miscDynamic;
+    }
+    if (message.user !== undefined) {
+      obj.user = message.user;
+    }
+    if (message.group !== undefined) {
+      obj.group = message.group;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MiscCheck>): MiscCheck {
+    return MiscCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MiscCheck>): MiscCheck {
+    const message = createBaseMiscCheck();
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.logAllFailures = object.logAllFailures ?? undefined;
+    message.miscPath = object.miscPath ?? "";
+    message.miscTimeout = object.miscTimeout ?? undefined;
+    message.miscDynamic = object.miscDynamic ?? undefined;
+    message.user = object.user ?? undefined;
+    message.group = object.group ?? undefined;
+    return message;
+  },
+};
+
+function createBaseChecker(): Checker {
+  return {
+    tcpCheck: undefined,
+    httpGet: undefined,
+    sslGet: undefined,
+    dnsCheck: undefined,
+    udpCheck: undefined,
+    pingCheck: undefined,
+    miscCheck: undefined,
+  };
+}
+
+export const Checker: MessageFns<Checker> = {
+  encode(message: Checker, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tcpCheck !== undefined) {
+      TcpCheck.encode(message.tcpCheck, writer.uint32(10).fork()).join();
+    }
+    if (message.httpGet !== undefined) {
+      HttpGetCheck.encode(message.httpGet, writer.uint32(18).fork()).join();
+    }
+    if (message.sslGet !== undefined) {
+      SslGetCheck.encode(message.sslGet, writer.uint32(26).fork()).join();
+    }
+    if (message.dnsCheck !== undefined) {
+      DnsCheck.encode(message.dnsCheck, writer.uint32(34).fork()).join();
+    }
+    if (message.udpCheck !== undefined) {
+      UdpCheck.encode(message.udpCheck, writer.uint32(42).fork()).join();
+    }
+    if (message.pingCheck !== undefined) {
+      PingCheck.encode(message.pingCheck, writer.uint32(50).fork()).join();
+    }
+    if (message.miscCheck !== undefined) {
+      MiscCheck.encode(message.miscCheck, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Checker {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChecker();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tcpCheck = TcpCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.httpGet = HttpGetCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sslGet = SslGetCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.dnsCheck = DnsCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.udpCheck = UdpCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pingCheck = PingCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.miscCheck = MiscCheck.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Checker {
+    return {
+      tcpCheck: isSet(object.tcpCheck)
+        ? TcpCheck.fromJSON(object.tcpCheck)
+        : isSet(object.tcp_check)
+        ? TcpCheck.fromJSON(object.tcp_check)
+        : undefined,
+      httpGet: isSet(object.httpGet)
+        ? HttpGetCheck.fromJSON(object.httpGet)
+        : isSet(object.http_get)
+        ? HttpGetCheck.fromJSON(object.http_get)
+        : undefined,
+      sslGet: isSet(object.sslGet)
+        ? SslGetCheck.fromJSON(object.sslGet)
+        : isSet(object.ssl_get)
+        ? SslGetCheck.fromJSON(object.ssl_get)
+        : undefined,
+      dnsCheck: isSet(object.dnsCheck)
+        ? DnsCheck.fromJSON(object.dnsCheck)
+        : isSet(object.dns_check)
+        ? DnsCheck.fromJSON(object.dns_check)
+        : undefined,
+      udpCheck: isSet(object.udpCheck)
+        ? UdpCheck.fromJSON(object.udpCheck)
+        : isSet(object.udp_check)
+        ? UdpCheck.fromJSON(object.udp_check)
+        : undefined,
+      pingCheck: isSet(object.pingCheck)
+        ? PingCheck.fromJSON(object.pingCheck)
+        : isSet(object.ping_check)
+        ? PingCheck.fromJSON(object.ping_check)
+        : undefined,
+      miscCheck: isSet(object.miscCheck)
+        ? MiscCheck.fromJSON(object.miscCheck)
+        : isSet(object.misc_check)
+        ? MiscCheck.fromJSON(object.misc_check)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Checker): unknown {
+    const obj: any = {};
+    if (message.tcpCheck !== undefined) {
+      obj.tcpCheck = TcpCheck.toJSON(message.tcpCheck);
+    }
+    if (message.httpGet !== undefined) {
+      obj.httpGet = HttpGetCheck.toJSON(message.httpGet);
+    }
+    if (message.sslGet !== undefined) {
+      obj.sslGet = SslGetCheck.toJSON(message.sslGet);
+    }
+    if (message.dnsCheck !== undefined) {
+      obj.dnsCheck = DnsCheck.toJSON(message.dnsCheck);
+    }
+    if (message.udpCheck !== undefined) {
+      obj.udpCheck = UdpCheck.toJSON(message.udpCheck);
+    }
+    if (message.pingCheck !== undefined) {
+      obj.pingCheck = PingCheck.toJSON(message.pingCheck);
+    }
+    if (message.miscCheck !== undefined) {
+      obj.miscCheck = MiscCheck.toJSON(message.miscCheck);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Checker>): Checker {
+    return Checker.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Checker>): Checker {
+    const message = createBaseChecker();
+    message.tcpCheck = (object.tcpCheck !== undefined && object.tcpCheck !== null)
+      ? TcpCheck.fromPartial(object.tcpCheck)
+      : undefined;
+    message.httpGet = (object.httpGet !== undefined && object.httpGet !== null)
+      ? HttpGetCheck.fromPartial(object.httpGet)
+      : undefined;
+    message.sslGet = (object.sslGet !== undefined && object.sslGet !== null)
+      ? SslGetCheck.fromPartial(object.sslGet)
+      : undefined;
+    message.dnsCheck = (object.dnsCheck !== undefined && object.dnsCheck !== null)
+      ? DnsCheck.fromPartial(object.dnsCheck)
+      : undefined;
+    message.udpCheck = (object.udpCheck !== undefined && object.udpCheck !== null)
+      ? UdpCheck.fromPartial(object.udpCheck)
+      : undefined;
+    message.pingCheck = (object.pingCheck !== undefined && object.pingCheck !== null)
+      ? PingCheck.fromPartial(object.pingCheck)
+      : undefined;
+    message.miscCheck = (object.miscCheck !== undefined && object.miscCheck !== null)
+      ? MiscCheck.fromPartial(object.miscCheck)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRealServer(): RealServer {
+  return {
+    address: "",
+    port: undefined,
+    weight: undefined,
+    lvsMethod: undefined,
+    inhibitOnFailure: undefined,
+    notifyUp: undefined,
+    notifyDown: undefined,
+    uthreshold: undefined,
+    lthreshold: undefined,
+    alpha: undefined,
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    connectTimeout: undefined,
+    delayLoop: undefined,
+    virtualhost: undefined,
+    checkers: [],
+  };
+}
+
+export const RealServer: MessageFns<RealServer> = {
+  encode(message: RealServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.port !== undefined) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.weight !== undefined) {
+      writer.uint32(24).uint32(message.weight);
+    }
+    if (message.lvsMethod !== undefined) {
+      writer.uint32(34).string(message.lvsMethod);
+    }
+    if (message.inhibitOnFailure !== undefined) {
+      writer.uint32(40).bool(message.inhibitOnFailure);
+    }
+    if (message.notifyUp !== undefined) {
+      writer.uint32(50).string(message.notifyUp);
+    }
+    if (message.notifyDown !== undefined) {
+      writer.uint32(58).string(message.notifyDown);
+    }
+    if (message.uthreshold !== undefined) {
+      writer.uint32(64).uint32(message.uthreshold);
+    }
+    if (message.lthreshold !== undefined) {
+      writer.uint32(72).uint32(message.lthreshold);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(80).bool(message.alpha);
+    }
+    if (message.retry !== undefined) {
+      writer.uint32(88).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(97).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(105).double(message.warmup);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(113).double(message.connectTimeout);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(121).double(message.delayLoop);
+    }
+    if (message.virtualhost !== undefined) {
+      writer.uint32(130).string(message.virtualhost);
+    }
+    for (const v of message.checkers) {
+      Checker.encode(v!, writer.uint32(138).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RealServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRealServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lvsMethod = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.inhibitOnFailure = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.notifyUp = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.notifyDown = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.uthreshold = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lthreshold = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.virtualhost = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.checkers.push(Checker.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RealServer {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : undefined,
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : undefined,
+      lvsMethod: isSet(object.lvsMethod)
+        ? globalThis.String(object.lvsMethod)
+        : isSet(object.lvs_method)
+        ? globalThis.String(object.lvs_method)
+        : undefined,
+      inhibitOnFailure: isSet(object.inhibitOnFailure)
+        ? globalThis.Boolean(object.inhibitOnFailure)
+        : isSet(object.inhibit_on_failure)
+        ? globalThis.Boolean(object.inhibit_on_failure)
+        : undefined,
+      notifyUp: isSet(object.notifyUp)
+        ? globalThis.String(object.notifyUp)
+        : isSet(object.notify_up)
+        ? globalThis.String(object.notify_up)
+        : undefined,
+      notifyDown: isSet(object.notifyDown)
+        ? globalThis.String(object.notifyDown)
+        : isSet(object.notify_down)
+        ? globalThis.String(object.notify_down)
+        : undefined,
+      uthreshold: isSet(object.uthreshold) ? globalThis.Number(object.uthreshold) : undefined,
+      lthreshold: isSet(object.lthreshold) ? globalThis.Number(object.lthreshold) : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      virtualhost: isSet(object.virtualhost) ? globalThis.String(object.virtualhost) : undefined,
+      checkers: globalThis.Array.isArray(object?.checkers)
+        ? object.checkers.map((e: any) => Checker.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RealServer): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== undefined) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.weight !== undefined) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.lvsMethod !== undefined) {
+      obj.lvsMethod = message.lvsMethod;
+    }
+    if (message.inhibitOnFailure !== undefined) {
+      obj.inhibitOnFailure = message.inhibitOnFailure;
+    }
+    if (message.notifyUp !== undefined) {
+      obj.notifyUp = message.notifyUp;
+    }
+    if (message.notifyDown !== undefined) {
+      obj.notifyDown = message.notifyDown;
+    }
+    if (message.uthreshold !== undefined) {
+      obj.uthreshold = Math.round(message.uthreshold);
+    }
+    if (message.lthreshold !== undefined) {
+      obj.lthreshold = Math.round(message.lthreshold);
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.virtualhost !== undefined) {
+      obj.virtualhost = message.virtualhost;
+    }
+    if (message.checkers?.length) {
+      obj.checkers = message.checkers.map((e) => Checker.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RealServer>): RealServer {
+    return RealServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RealServer>): RealServer {
+    const message = createBaseRealServer();
+    message.address = object.address ?? "";
+    message.port = object.port ?? undefined;
+    message.weight = object.weight ?? undefined;
+    message.lvsMethod = object.lvsMethod ?? undefined;
+    message.inhibitOnFailure = object.inhibitOnFailure ?? undefined;
+    message.notifyUp = object.notifyUp ?? undefined;
+    message.notifyDown = object.notifyDown ?? undefined;
+    message.uthreshold = object.uthreshold ?? undefined;
+    message.lthreshold = object.lthreshold ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.virtualhost = object.virtualhost ?? undefined;
+    message.checkers = object.checkers?.map((e) => Checker.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseVirtualServer(): VirtualServer {
+  return {
+    address: undefined,
+    port: undefined,
+    fwmark: undefined,
+    group: undefined,
+    ipFamily: undefined,
+    delayLoop: undefined,
+    lbAlgo: "",
+    lbKind: "",
+    protocol: undefined,
+    persistenceTimeout: undefined,
+    persistenceGranularity: undefined,
+    persistenceEngine: undefined,
+    quorum: undefined,
+    hysteresis: undefined,
+    quorumUp: undefined,
+    quorumDown: undefined,
+    sorryServer: undefined,
+    sorryServerInhibit: undefined,
+    sorryServerLvsMethod: undefined,
+    inhibitOnFailure: undefined,
+    alpha: undefined,
+    omega: undefined,
+    weight: undefined,
+    retry: undefined,
+    delayBeforeRetry: undefined,
+    warmup: undefined,
+    connectTimeout: undefined,
+    virtualhost: undefined,
+    ops: undefined,
+    shPort: undefined,
+    shFallback: undefined,
+    mhPort: undefined,
+    mhFallback: undefined,
+    haSuspend: undefined,
+    realServers: [],
+  };
+}
+
+export const VirtualServer: MessageFns<VirtualServer> = {
+  encode(message: VirtualServer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== undefined) {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.port !== undefined) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.fwmark !== undefined) {
+      writer.uint32(24).uint32(message.fwmark);
+    }
+    if (message.group !== undefined) {
+      writer.uint32(34).string(message.group);
+    }
+    if (message.ipFamily !== undefined) {
+      writer.uint32(42).string(message.ipFamily);
+    }
+    if (message.delayLoop !== undefined) {
+      writer.uint32(49).double(message.delayLoop);
+    }
+    if (message.lbAlgo !== "") {
+      writer.uint32(58).string(message.lbAlgo);
+    }
+    if (message.lbKind !== "") {
+      writer.uint32(66).string(message.lbKind);
+    }
+    if (message.protocol !== undefined) {
+      writer.uint32(74).string(message.protocol);
+    }
+    if (message.persistenceTimeout !== undefined) {
+      writer.uint32(80).uint32(message.persistenceTimeout);
+    }
+    if (message.persistenceGranularity !== undefined) {
+      writer.uint32(90).string(message.persistenceGranularity);
+    }
+    if (message.persistenceEngine !== undefined) {
+      writer.uint32(98).string(message.persistenceEngine);
+    }
+    if (message.quorum !== undefined) {
+      writer.uint32(104).uint32(message.quorum);
+    }
+    if (message.hysteresis !== undefined) {
+      writer.uint32(112).uint32(message.hysteresis);
+    }
+    if (message.quorumUp !== undefined) {
+      writer.uint32(122).string(message.quorumUp);
+    }
+    if (message.quorumDown !== undefined) {
+      writer.uint32(130).string(message.quorumDown);
+    }
+    if (message.sorryServer !== undefined) {
+      SorryServer.encode(message.sorryServer, writer.uint32(138).fork()).join();
+    }
+    if (message.sorryServerInhibit !== undefined) {
+      writer.uint32(144).bool(message.sorryServerInhibit);
+    }
+    if (message.sorryServerLvsMethod !== undefined) {
+      writer.uint32(154).string(message.sorryServerLvsMethod);
+    }
+    if (message.inhibitOnFailure !== undefined) {
+      writer.uint32(160).bool(message.inhibitOnFailure);
+    }
+    if (message.alpha !== undefined) {
+      writer.uint32(168).bool(message.alpha);
+    }
+    if (message.omega !== undefined) {
+      writer.uint32(176).bool(message.omega);
+    }
+    if (message.weight !== undefined) {
+      writer.uint32(184).uint32(message.weight);
+    }
+    if (message.retry !== undefined) {
+      writer.uint32(192).uint32(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      writer.uint32(201).double(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      writer.uint32(209).double(message.warmup);
+    }
+    if (message.connectTimeout !== undefined) {
+      writer.uint32(217).double(message.connectTimeout);
+    }
+    if (message.virtualhost !== undefined) {
+      writer.uint32(226).string(message.virtualhost);
+    }
+    if (message.ops !== undefined) {
+      writer.uint32(232).bool(message.ops);
+    }
+    if (message.shPort !== undefined) {
+      writer.uint32(240).bool(message.shPort);
+    }
+    if (message.shFallback !== undefined) {
+      writer.uint32(248).bool(message.shFallback);
+    }
+    if (message.mhPort !== undefined) {
+      writer.uint32(256).bool(message.mhPort);
+    }
+    if (message.mhFallback !== undefined) {
+      writer.uint32(264).bool(message.mhFallback);
+    }
+    if (message.haSuspend !== undefined) {
+      writer.uint32(272).bool(message.haSuspend);
+    }
+    for (const v of message.realServers) {
+      RealServer.encode(v!, writer.uint32(282).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VirtualServer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVirtualServer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fwmark = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ipFamily = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.delayLoop = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lbAlgo = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lbKind = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.persistenceTimeout = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.persistenceGranularity = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.persistenceEngine = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.quorum = reader.uint32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.hysteresis = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.quorumUp = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.quorumDown = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.sorryServer = SorryServer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.sorryServerInhibit = reader.bool();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.sorryServerLvsMethod = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.inhibitOnFailure = reader.bool();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.alpha = reader.bool();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.omega = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.retry = reader.uint32();
+            continue;
+          }
+          case 25: {
+            if (tag !== 201) {
+              break;
+            }
+
+            message.delayBeforeRetry = reader.double();
+            continue;
+          }
+          case 26: {
+            if (tag !== 209) {
+              break;
+            }
+
+            message.warmup = reader.double();
+            continue;
+          }
+          case 27: {
+            if (tag !== 217) {
+              break;
+            }
+
+            message.connectTimeout = reader.double();
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.virtualhost = reader.string();
+            continue;
+          }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.ops = reader.bool();
+            continue;
+          }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+
+            message.shPort = reader.bool();
+            continue;
+          }
+          case 31: {
+            if (tag !== 248) {
+              break;
+            }
+
+            message.shFallback = reader.bool();
+            continue;
+          }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.mhPort = reader.bool();
+            continue;
+          }
+          case 33: {
+            if (tag !== 264) {
+              break;
+            }
+
+            message.mhFallback = reader.bool();
+            continue;
+          }
+          case 34: {
+            if (tag !== 272) {
+              break;
+            }
+
+            message.haSuspend = reader.bool();
+            continue;
+          }
+          case 35: {
+            if (tag !== 282) {
+              break;
+            }
+
+            message.realServers.push(RealServer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VirtualServer {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : undefined,
+      port: isSet(object.port) ? globalThis.Number(object.port) : undefined,
+      fwmark: isSet(object.fwmark) ? globalThis.Number(object.fwmark) : undefined,
+      group: isSet(object.group) ? globalThis.String(object.group) : undefined,
+      ipFamily: isSet(object.ipFamily)
+        ? globalThis.String(object.ipFamily)
+        : isSet(object.ip_family)
+        ? globalThis.String(object.ip_family)
+        : undefined,
+      delayLoop: isSet(object.delayLoop)
+        ? globalThis.Number(object.delayLoop)
+        : isSet(object.delay_loop)
+        ? globalThis.Number(object.delay_loop)
+        : undefined,
+      lbAlgo: isSet(object.lbAlgo)
+        ? globalThis.String(object.lbAlgo)
+        : isSet(object.lb_algo)
+        ? globalThis.String(object.lb_algo)
+        : "",
+      lbKind: isSet(object.lbKind)
+        ? globalThis.String(object.lbKind)
+        : isSet(object.lb_kind)
+        ? globalThis.String(object.lb_kind)
+        : "",
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : undefined,
+      persistenceTimeout: isSet(object.persistenceTimeout)
+        ? globalThis.Number(object.persistenceTimeout)
+        : isSet(object.persistence_timeout)
+        ? globalThis.Number(object.persistence_timeout)
+        : undefined,
+      persistenceGranularity: isSet(object.persistenceGranularity)
+        ? globalThis.String(object.persistenceGranularity)
+        : isSet(object.persistence_granularity)
+        ? globalThis.String(object.persistence_granularity)
+        : undefined,
+      persistenceEngine: isSet(object.persistenceEngine)
+        ? globalThis.String(object.persistenceEngine)
+        : isSet(object.persistence_engine)
+        ? globalThis.String(object.persistence_engine)
+        : undefined,
+      quorum: isSet(object.quorum) ? globalThis.Number(object.quorum) : undefined,
+      hysteresis: isSet(object.hysteresis) ? globalThis.Number(object.hysteresis) : undefined,
+      quorumUp: isSet(object.quorumUp)
+        ? globalThis.String(object.quorumUp)
+        : isSet(object.quorum_up)
+        ? globalThis.String(object.quorum_up)
+        : undefined,
+      quorumDown: isSet(object.quorumDown)
+        ? globalThis.String(object.quorumDown)
+        : isSet(object.quorum_down)
+        ? globalThis.String(object.quorum_down)
+        : undefined,
+      sorryServer: isSet(object.sorryServer)
+        ? SorryServer.fromJSON(object.sorryServer)
+        : isSet(object.sorry_server)
+        ? SorryServer.fromJSON(object.sorry_server)
+        : undefined,
+      sorryServerInhibit: isSet(object.sorryServerInhibit)
+        ? globalThis.Boolean(object.sorryServerInhibit)
+        : isSet(object.sorry_server_inhibit)
+        ? globalThis.Boolean(object.sorry_server_inhibit)
+        : undefined,
+      sorryServerLvsMethod: isSet(object.sorryServerLvsMethod)
+        ? globalThis.String(object.sorryServerLvsMethod)
+        : isSet(object.sorry_server_lvs_method)
+        ? globalThis.String(object.sorry_server_lvs_method)
+        : undefined,
+      inhibitOnFailure: isSet(object.inhibitOnFailure)
+        ? globalThis.Boolean(object.inhibitOnFailure)
+        : isSet(object.inhibit_on_failure)
+        ? globalThis.Boolean(object.inhibit_on_failure)
+        : undefined,
+      alpha: isSet(object.alpha) ? globalThis.Boolean(object.alpha) : undefined,
+      omega: isSet(object.omega) ? globalThis.Boolean(object.omega) : undefined,
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : undefined,
+      retry: isSet(object.retry) ? globalThis.Number(object.retry) : undefined,
+      delayBeforeRetry: isSet(object.delayBeforeRetry)
+        ? globalThis.Number(object.delayBeforeRetry)
+        : isSet(object.delay_before_retry)
+        ? globalThis.Number(object.delay_before_retry)
+        : undefined,
+      warmup: isSet(object.warmup) ? globalThis.Number(object.warmup) : undefined,
+      connectTimeout: isSet(object.connectTimeout)
+        ? globalThis.Number(object.connectTimeout)
+        : isSet(object.connect_timeout)
+        ? globalThis.Number(object.connect_timeout)
+        : undefined,
+      virtualhost: isSet(object.virtualhost) ? globalThis.String(object.virtualhost) : undefined,
+      ops: isSet(object.ops) ? globalThis.Boolean(object.ops) : undefined,
+      shPort: isSet(object.shPort)
+        ? globalThis.Boolean(object.shPort)
+        : isSet(object.sh_port)
+        ? globalThis.Boolean(object.sh_port)
+        : undefined,
+      shFallback: isSet(object.shFallback)
+        ? globalThis.Boolean(object.shFallback)
+        : isSet(object.sh_fallback)
+        ? globalThis.Boolean(object.sh_fallback)
+        : undefined,
+      mhPort: isSet(object.mhPort)
+        ? globalThis.Boolean(object.mhPort)
+        : isSet(object.mh_port)
+        ? globalThis.Boolean(object.mh_port)
+        : undefined,
+      mhFallback: isSet(object.mhFallback)
+        ? globalThis.Boolean(object.mhFallback)
+        : isSet(object.mh_fallback)
+        ? globalThis.Boolean(object.mh_fallback)
+        : undefined,
+      haSuspend: isSet(object.haSuspend)
+        ? globalThis.Boolean(object.haSuspend)
+        : isSet(object.ha_suspend)
+        ? globalThis.Boolean(object.ha_suspend)
+        : undefined,
+      realServers: globalThis.Array.isArray(object?.realServers)
+        ? object.realServers.map((e: any) => RealServer.fromJSON(e))
+        : globalThis.Array.isArray(object?.real_servers)
+        ? object.real_servers.map((e: any) => RealServer.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: VirtualServer): unknown {
+    const obj: any = {};
+    if (message.address !== undefined) {
+      obj.address = message.address;
+    }
+    if (message.port !== undefined) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.fwmark !== undefined) {
+      obj.fwmark = Math.round(message.fwmark);
+    }
+    if (message.group !== undefined) {
+      obj.group = message.group;
+    }
+    if (message.ipFamily !== undefined) {
+      obj.ipFamily = message.ipFamily;
+    }
+    if (message.delayLoop !== undefined) {
+      obj.delayLoop = floatToJson(message.delayLoop);
+    }
+    if (message.lbAlgo !== "") {
+      obj.lbAlgo = message.lbAlgo;
+    }
+    if (message.lbKind !== "") {
+      obj.lbKind = message.lbKind;
+    }
+    if (message.protocol !== undefined) {
+      obj.protocol = message.protocol;
+    }
+    if (message.persistenceTimeout !== undefined) {
+      obj.persistenceTimeout = Math.round(message.persistenceTimeout);
+    }
+    if (message.persistenceGranularity !== undefined) {
+      obj.persistenceGranularity = message.persistenceGranularity;
+    }
+    if (message.persistenceEngine !== undefined) {
+      obj.persistenceEngine = message.persistenceEngine;
+    }
+    if (message.quorum !== undefined) {
+      obj.quorum = Math.round(message.quorum);
+    }
+    if (message.hysteresis !== undefined) {
+      obj.hysteresis = Math.round(message.hysteresis);
+    }
+    if (message.quorumUp !== undefined) {
+      obj.quorumUp = message.quorumUp;
+    }
+    if (message.quorumDown !== undefined) {
+      obj.quorumDown = message.quorumDown;
+    }
+    if (message.sorryServer !== undefined) {
+      obj.sorryServer = SorryServer.toJSON(message.sorryServer);
+    }
+    if (message.sorryServerInhibit !== undefined) {
+      obj.sorryServerInhibit = message.sorryServerInhibit;
+    }
+    if (message.sorryServerLvsMethod !== undefined) {
+      obj.sorryServerLvsMethod = message.sorryServerLvsMethod;
+    }
+    if (message.inhibitOnFailure !== undefined) {
+      obj.inhibitOnFailure = message.inhibitOnFailure;
+    }
+    if (message.alpha !== undefined) {
+      obj.alpha = message.alpha;
+    }
+    if (message.omega !== undefined) {
+      obj.omega = message.omega;
+    }
+    if (message.weight !== undefined) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.retry !== undefined) {
+      obj.retry = Math.round(message.retry);
+    }
+    if (message.delayBeforeRetry !== undefined) {
+      obj.delayBeforeRetry = floatToJson(message.delayBeforeRetry);
+    }
+    if (message.warmup !== undefined) {
+      obj.warmup = floatToJson(message.warmup);
+    }
+    if (message.connectTimeout !== undefined) {
+      obj.connectTimeout = floatToJson(message.connectTimeout);
+    }
+    if (message.virtualhost !== undefined) {
+      obj.virtualhost = message.virtualhost;
+    }
+    if (message.ops !== undefined) {
+      obj.ops = message.ops;
+    }
+    if (message.shPort !== undefined) {
+      obj.shPort = message.shPort;
+    }
+    if (message.shFallback !== undefined) {
+      obj.shFallback = message.shFallback;
+    }
+    if (message.mhPort !== undefined) {
+      obj.mhPort = message.mhPort;
+    }
+    if (message.mhFallback !== undefined) {
+      obj.mhFallback = message.mhFallback;
+    }
+    if (message.haSuspend !== undefined) {
+      obj.haSuspend = message.haSuspend;
+    }
+    if (message.realServers?.length) {
+      obj.realServers = message.realServers.map((e) => RealServer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VirtualServer>): VirtualServer {
+    return VirtualServer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VirtualServer>): VirtualServer {
+    const message = createBaseVirtualServer();
+    message.address = object.address ?? undefined;
+    message.port = object.port ?? undefined;
+    message.fwmark = object.fwmark ?? undefined;
+    message.group = object.group ?? undefined;
+    message.ipFamily = object.ipFamily ?? undefined;
+    message.delayLoop = object.delayLoop ?? undefined;
+    message.lbAlgo = object.lbAlgo ?? "";
+    message.lbKind = object.lbKind ?? "";
+    message.protocol = object.protocol ?? undefined;
+    message.persistenceTimeout = object.persistenceTimeout ?? undefined;
+    message.persistenceGranularity = object.persistenceGranularity ?? undefined;
+    message.persistenceEngine = object.persistenceEngine ?? undefined;
+    message.quorum = object.quorum ?? undefined;
+    message.hysteresis = object.hysteresis ?? undefined;
+    message.quorumUp = object.quorumUp ?? undefined;
+    message.quorumDown = object.quorumDown ?? undefined;
+    message.sorryServer = (object.sorryServer !== undefined && object.sorryServer !== null)
+      ? SorryServer.fromPartial(object.sorryServer)
+      : undefined;
+    message.sorryServerInhibit = object.sorryServerInhibit ?? undefined;
+    message.sorryServerLvsMethod = object.sorryServerLvsMethod ?? undefined;
+    message.inhibitOnFailure = object.inhibitOnFailure ?? undefined;
+    message.alpha = object.alpha ?? undefined;
+    message.omega = object.omega ?? undefined;
+    message.weight = object.weight ?? undefined;
+    message.retry = object.retry ?? undefined;
+    message.delayBeforeRetry = object.delayBeforeRetry ?? undefined;
+    message.warmup = object.warmup ?? undefined;
+    message.connectTimeout = object.connectTimeout ?? undefined;
+    message.virtualhost = object.virtualhost ?? undefined;
+    message.ops = object.ops ?? undefined;
+    message.shPort = object.shPort ?? undefined;
+    message.shFallback = object.shFallback ?? undefined;
+    message.mhPort = object.mhPort ?? undefined;
+    message.mhFallback = object.mhFallback ?? undefined;
+    message.haSuspend = object.haSuspend ?? undefined;
+    message.realServers = object.realServers?.map((e) => RealServer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseGetStateRequest(): GetStateRequest {
   return {};
 }
@@ -4248,6 +8736,10 @@ function createBaseRealServerState(): RealServerState {
     drained: false,
     lastCheckResult: "",
     lastCheckUnixMs: 0,
+    kernelWeight: 0,
+    inTable: false,
+    tableWeight: 0,
+    key: "",
   };
 }
 
@@ -4276,6 +8768,18 @@ export const RealServerState: MessageFns<RealServerState> = {
     }
     if (message.lastCheckUnixMs !== 0) {
       writer.uint32(64).int64(message.lastCheckUnixMs);
+    }
+    if (message.kernelWeight !== 0) {
+      writer.uint32(72).uint32(message.kernelWeight);
+    }
+    if (message.inTable !== false) {
+      writer.uint32(80).bool(message.inTable);
+    }
+    if (message.tableWeight !== 0) {
+      writer.uint32(88).uint32(message.tableWeight);
+    }
+    if (message.key !== "") {
+      writer.uint32(98).string(message.key);
     }
     return writer;
   },
@@ -4357,6 +8861,38 @@ export const RealServerState: MessageFns<RealServerState> = {
             message.lastCheckUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.kernelWeight = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.inTable = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.tableWeight = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4391,6 +8927,22 @@ export const RealServerState: MessageFns<RealServerState> = {
         : isSet(object.last_check_unix_ms)
         ? globalThis.Number(object.last_check_unix_ms)
         : 0,
+      kernelWeight: isSet(object.kernelWeight)
+        ? globalThis.Number(object.kernelWeight)
+        : isSet(object.kernel_weight)
+        ? globalThis.Number(object.kernel_weight)
+        : 0,
+      inTable: isSet(object.inTable)
+        ? globalThis.Boolean(object.inTable)
+        : isSet(object.in_table)
+        ? globalThis.Boolean(object.in_table)
+        : false,
+      tableWeight: isSet(object.tableWeight)
+        ? globalThis.Number(object.tableWeight)
+        : isSet(object.table_weight)
+        ? globalThis.Number(object.table_weight)
+        : 0,
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
     };
   },
 
@@ -4420,6 +8972,18 @@ export const RealServerState: MessageFns<RealServerState> = {
     if (message.lastCheckUnixMs !== 0) {
       obj.lastCheckUnixMs = Math.round(message.lastCheckUnixMs);
     }
+    if (message.kernelWeight !== 0) {
+      obj.kernelWeight = Math.round(message.kernelWeight);
+    }
+    if (message.inTable !== false) {
+      obj.inTable = message.inTable;
+    }
+    if (message.tableWeight !== 0) {
+      obj.tableWeight = Math.round(message.tableWeight);
+    }
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
     return obj;
   },
 
@@ -4436,12 +9000,16 @@ export const RealServerState: MessageFns<RealServerState> = {
     message.drained = object.drained ?? false;
     message.lastCheckResult = object.lastCheckResult ?? "";
     message.lastCheckUnixMs = object.lastCheckUnixMs ?? 0;
+    message.kernelWeight = object.kernelWeight ?? 0;
+    message.inTable = object.inTable ?? false;
+    message.tableWeight = object.tableWeight ?? 0;
+    message.key = object.key ?? "";
     return message;
   },
 };
 
 function createBaseVirtualServerState(): VirtualServerState {
-  return { name: "", inKernel: false, realServers: [] };
+  return { name: "", inKernel: false, realServers: [], quorumUp: false, sorryActive: false, weightSum: 0, errors: [] };
 }
 
 export const VirtualServerState: MessageFns<VirtualServerState> = {
@@ -4454,6 +9022,18 @@ export const VirtualServerState: MessageFns<VirtualServerState> = {
     }
     for (const v of message.realServers) {
       RealServerState.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.quorumUp !== false) {
+      writer.uint32(32).bool(message.quorumUp);
+    }
+    if (message.sorryActive !== false) {
+      writer.uint32(40).bool(message.sorryActive);
+    }
+    if (message.weightSum !== 0) {
+      writer.uint32(48).uint64(message.weightSum);
+    }
+    for (const v of message.errors) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -4495,6 +9075,38 @@ export const VirtualServerState: MessageFns<VirtualServerState> = {
             message.realServers.push(RealServerState.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.quorumUp = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.sorryActive = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.weightSum = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.errors.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4520,6 +9132,24 @@ export const VirtualServerState: MessageFns<VirtualServerState> = {
         : globalThis.Array.isArray(object?.real_servers)
         ? object.real_servers.map((e: any) => RealServerState.fromJSON(e))
         : [],
+      quorumUp: isSet(object.quorumUp)
+        ? globalThis.Boolean(object.quorumUp)
+        : isSet(object.quorum_up)
+        ? globalThis.Boolean(object.quorum_up)
+        : false,
+      sorryActive: isSet(object.sorryActive)
+        ? globalThis.Boolean(object.sorryActive)
+        : isSet(object.sorry_active)
+        ? globalThis.Boolean(object.sorry_active)
+        : false,
+      weightSum: isSet(object.weightSum)
+        ? globalThis.Number(object.weightSum)
+        : isSet(object.weight_sum)
+        ? globalThis.Number(object.weight_sum)
+        : 0,
+      errors: globalThis.Array.isArray(object?.errors)
+        ? object.errors.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -4534,6 +9164,18 @@ export const VirtualServerState: MessageFns<VirtualServerState> = {
     if (message.realServers?.length) {
       obj.realServers = message.realServers.map((e) => RealServerState.toJSON(e));
     }
+    if (message.quorumUp !== false) {
+      obj.quorumUp = message.quorumUp;
+    }
+    if (message.sorryActive !== false) {
+      obj.sorryActive = message.sorryActive;
+    }
+    if (message.weightSum !== 0) {
+      obj.weightSum = Math.round(message.weightSum);
+    }
+    if (message.errors?.length) {
+      obj.errors = message.errors;
+    }
     return obj;
   },
 
@@ -4545,6 +9187,10 @@ export const VirtualServerState: MessageFns<VirtualServerState> = {
     message.name = object.name ?? "";
     message.inKernel = object.inKernel ?? false;
     message.realServers = object.realServers?.map((e) => RealServerState.fromPartial(e)) || [];
+    message.quorumUp = object.quorumUp ?? false;
+    message.sorryActive = object.sorryActive ?? false;
+    message.weightSum = object.weightSum ?? 0;
+    message.errors = object.errors?.map((e) => e) || [];
     return message;
   },
 };
@@ -4727,7 +9373,15 @@ export const ProcessState: MessageFns<ProcessState> = {
 };
 
 function createBaseGetStateResponse(): GetStateResponse {
-  return { generation: 0, instances: [], virtualServers: [], processes: [], loadBalancingAvailable: false };
+  return {
+    generation: 0,
+    instances: [],
+    virtualServers: [],
+    processes: [],
+    loadBalancingAvailable: false,
+    ipvs: "",
+    ipvsError: "",
+  };
 }
 
 export const GetStateResponse: MessageFns<GetStateResponse> = {
@@ -4746,6 +9400,12 @@ export const GetStateResponse: MessageFns<GetStateResponse> = {
     }
     if (message.loadBalancingAvailable !== false) {
       writer.uint32(40).bool(message.loadBalancingAvailable);
+    }
+    if (message.ipvs !== "") {
+      writer.uint32(50).string(message.ipvs);
+    }
+    if (message.ipvsError !== "") {
+      writer.uint32(58).string(message.ipvsError);
     }
     return writer;
   },
@@ -4803,6 +9463,22 @@ export const GetStateResponse: MessageFns<GetStateResponse> = {
             message.loadBalancingAvailable = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.ipvs = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.ipvsError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4834,6 +9510,12 @@ export const GetStateResponse: MessageFns<GetStateResponse> = {
         : isSet(object.load_balancing_available)
         ? globalThis.Boolean(object.load_balancing_available)
         : false,
+      ipvs: isSet(object.ipvs) ? globalThis.String(object.ipvs) : "",
+      ipvsError: isSet(object.ipvsError)
+        ? globalThis.String(object.ipvsError)
+        : isSet(object.ipvs_error)
+        ? globalThis.String(object.ipvs_error)
+        : "",
     };
   },
 
@@ -4854,6 +9536,12 @@ export const GetStateResponse: MessageFns<GetStateResponse> = {
     if (message.loadBalancingAvailable !== false) {
       obj.loadBalancingAvailable = message.loadBalancingAvailable;
     }
+    if (message.ipvs !== "") {
+      obj.ipvs = message.ipvs;
+    }
+    if (message.ipvsError !== "") {
+      obj.ipvsError = message.ipvsError;
+    }
     return obj;
   },
 
@@ -4867,6 +9555,8 @@ export const GetStateResponse: MessageFns<GetStateResponse> = {
     message.virtualServers = object.virtualServers?.map((e) => VirtualServerState.fromPartial(e)) || [];
     message.processes = object.processes?.map((e) => ProcessState.fromPartial(e)) || [];
     message.loadBalancingAvailable = object.loadBalancingAvailable ?? false;
+    message.ipvs = object.ipvs ?? "";
+    message.ipvsError = object.ipvsError ?? "";
     return message;
   },
 };
@@ -4945,7 +9635,7 @@ export const WatchEventsRequest: MessageFns<WatchEventsRequest> = {
 };
 
 function createBaseHealthChange(): HealthChange {
-  return { virtualServer: "", realServer: "", healthy: false, detail: "" };
+  return { virtualServer: "", realServer: "", healthy: false, detail: "", weight: 0 };
 }
 
 export const HealthChange: MessageFns<HealthChange> = {
@@ -4961,6 +9651,9 @@ export const HealthChange: MessageFns<HealthChange> = {
     }
     if (message.detail !== "") {
       writer.uint32(34).string(message.detail);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(40).uint32(message.weight);
     }
     return writer;
   },
@@ -5010,6 +9703,14 @@ export const HealthChange: MessageFns<HealthChange> = {
             message.detail = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.weight = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5036,6 +9737,7 @@ export const HealthChange: MessageFns<HealthChange> = {
         : "",
       healthy: isSet(object.healthy) ? globalThis.Boolean(object.healthy) : false,
       detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : 0,
     };
   },
 
@@ -5053,6 +9755,9 @@ export const HealthChange: MessageFns<HealthChange> = {
     if (message.detail !== "") {
       obj.detail = message.detail;
     }
+    if (message.weight !== 0) {
+      obj.weight = Math.round(message.weight);
+    }
     return obj;
   },
 
@@ -5065,6 +9770,148 @@ export const HealthChange: MessageFns<HealthChange> = {
     message.realServer = object.realServer ?? "";
     message.healthy = object.healthy ?? false;
     message.detail = object.detail ?? "";
+    message.weight = object.weight ?? 0;
+    return message;
+  },
+};
+
+function createBaseQuorumChange(): QuorumChange {
+  return { virtualServer: "", up: false, weightSum: 0, quorum: 0, hysteresis: 0 };
+}
+
+export const QuorumChange: MessageFns<QuorumChange> = {
+  encode(message: QuorumChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.virtualServer !== "") {
+      writer.uint32(10).string(message.virtualServer);
+    }
+    if (message.up !== false) {
+      writer.uint32(16).bool(message.up);
+    }
+    if (message.weightSum !== 0) {
+      writer.uint32(24).uint64(message.weightSum);
+    }
+    if (message.quorum !== 0) {
+      writer.uint32(32).uint32(message.quorum);
+    }
+    if (message.hysteresis !== 0) {
+      writer.uint32(40).uint32(message.hysteresis);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QuorumChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQuorumChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.virtualServer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.up = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weightSum = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.quorum = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.hysteresis = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QuorumChange {
+    return {
+      virtualServer: isSet(object.virtualServer)
+        ? globalThis.String(object.virtualServer)
+        : isSet(object.virtual_server)
+        ? globalThis.String(object.virtual_server)
+        : "",
+      up: isSet(object.up) ? globalThis.Boolean(object.up) : false,
+      weightSum: isSet(object.weightSum)
+        ? globalThis.Number(object.weightSum)
+        : isSet(object.weight_sum)
+        ? globalThis.Number(object.weight_sum)
+        : 0,
+      quorum: isSet(object.quorum) ? globalThis.Number(object.quorum) : 0,
+      hysteresis: isSet(object.hysteresis) ? globalThis.Number(object.hysteresis) : 0,
+    };
+  },
+
+  toJSON(message: QuorumChange): unknown {
+    const obj: any = {};
+    if (message.virtualServer !== "") {
+      obj.virtualServer = message.virtualServer;
+    }
+    if (message.up !== false) {
+      obj.up = message.up;
+    }
+    if (message.weightSum !== 0) {
+      obj.weightSum = Math.round(message.weightSum);
+    }
+    if (message.quorum !== 0) {
+      obj.quorum = Math.round(message.quorum);
+    }
+    if (message.hysteresis !== 0) {
+      obj.hysteresis = Math.round(message.hysteresis);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<QuorumChange>): QuorumChange {
+    return QuorumChange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<QuorumChange>): QuorumChange {
+    const message = createBaseQuorumChange();
+    message.virtualServer = object.virtualServer ?? "";
+    message.up = object.up ?? false;
+    message.weightSum = object.weightSum ?? 0;
+    message.quorum = object.quorum ?? 0;
+    message.hysteresis = object.hysteresis ?? 0;
     return message;
   },
 };
@@ -5517,6 +10364,7 @@ function createBaseEvent(): Event {
     processRestart: undefined,
     eventsLost: undefined,
     maintenance: undefined,
+    quorum: undefined,
   };
 }
 
@@ -5545,6 +10393,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.maintenance !== undefined) {
       MaintenanceChanged.encode(message.maintenance, writer.uint32(66).fork()).join();
+    }
+    if (message.quorum !== undefined) {
+      QuorumChange.encode(message.quorum, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -5626,6 +10477,14 @@ export const Event: MessageFns<Event> = {
             message.maintenance = MaintenanceChanged.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.quorum = QuorumChange.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5664,6 +10523,7 @@ export const Event: MessageFns<Event> = {
         ? EventsLost.fromJSON(object.events_lost)
         : undefined,
       maintenance: isSet(object.maintenance) ? MaintenanceChanged.fromJSON(object.maintenance) : undefined,
+      quorum: isSet(object.quorum) ? QuorumChange.fromJSON(object.quorum) : undefined,
     };
   },
 
@@ -5693,6 +10553,9 @@ export const Event: MessageFns<Event> = {
     if (message.maintenance !== undefined) {
       obj.maintenance = MaintenanceChanged.toJSON(message.maintenance);
     }
+    if (message.quorum !== undefined) {
+      obj.quorum = QuorumChange.toJSON(message.quorum);
+    }
     return obj;
   },
 
@@ -5720,6 +10583,9 @@ export const Event: MessageFns<Event> = {
       : undefined;
     message.maintenance = (object.maintenance !== undefined && object.maintenance !== null)
       ? MaintenanceChanged.fromPartial(object.maintenance)
+      : undefined;
+    message.quorum = (object.quorum !== undefined && object.quorum !== null)
+      ? QuorumChange.fromPartial(object.quorum)
       : undefined;
     return message;
   },
@@ -6111,7 +10977,12 @@ export const AgentService = {
     responseSerialize: (value: Event): Buffer => Buffer.from(Event.encode(value).finish()),
     responseDeserialize: (value: Buffer): Event => Event.decode(value),
   },
-  /** Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. */
+  /**
+   * Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. The set of
+   * forced instances and drained real servers is persisted and survives agent restarts. Errors:
+   *   NOT_FOUND         no such instance / virtual server / real server in the running config
+   *   INVALID_ARGUMENT  no target, or a virtual server name that matches several
+   */
   setMaintenance: {
     path: "/vigil.v1.Agent/SetMaintenance" as const,
     requestStream: false as const,
@@ -6142,7 +11013,12 @@ export interface AgentServer extends UntypedServiceImplementation {
   getState: handleUnaryCall<GetStateRequest, GetStateResponse>;
   /** Events with increasing sequence numbers, replayed from a bounded buffer then followed live. */
   watchEvents: handleServerStreamingCall<WatchEventsRequest, Event>;
-  /** Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. */
+  /**
+   * Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. The set of
+   * forced instances and drained real servers is persisted and survives agent restarts. Errors:
+   *   NOT_FOUND         no such instance / virtual server / real server in the running config
+   *   INVALID_ARGUMENT  no target, or a virtual server name that matches several
+   */
   setMaintenance: handleUnaryCall<SetMaintenanceRequest, SetMaintenanceResponse>;
 }
 
@@ -6210,7 +11086,12 @@ export interface AgentClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<Event>;
-  /** Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. */
+  /**
+   * Force a VRRP instance to BACKUP (or release it); drain (or undrain) a real server. The set of
+   * forced instances and drained real servers is persisted and survives agent restarts. Errors:
+   *   NOT_FOUND         no such instance / virtual server / real server in the running config
+   *   INVALID_ARGUMENT  no target, or a virtual server name that matches several
+   */
   setMaintenance(
     request: SetMaintenanceRequest,
     callback: (error: ServiceError | null, response: SetMaintenanceResponse) => void,
