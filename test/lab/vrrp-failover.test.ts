@@ -125,9 +125,13 @@ describe("vigil VRRP on a real kernel", () => {
   test("nopreempt: the returning higher-priority node stays backup", async () => {
     const l = nodes(2, "nopre");
     const all = ["n1", "n2"];
+    // n1 first: with nopreempt both, whoever's Master_Down_Interval ends first keeps the VIP, and on a
+    // loaded machine n1's start can lag n2's by more than the 80 ms their intervals differ
     const a1 = vigil(l, "n1", v3(200, { nopreempt: true }));
-    vigil(l, "n2", v3(100, { nopreempt: true }));
     expect(await waitHolder(l, all, "n1", 5000)).toBeGreaterThanOrEqual(0);
+    vigil(l, "n2", v3(100, { nopreempt: true }));
+    await sleep(1000);
+    expect(holders(l, all, VIP)).toEqual(["n1"]);
     await a1.crash();
     expect(await waitHolder(l, ["n2"], "n2", 3000)).toBeGreaterThanOrEqual(0);
     const back = vigil(l, "n1", v3(200, { nopreempt: true }));
