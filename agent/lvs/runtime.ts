@@ -24,6 +24,7 @@ import {
   type RunCheck,
   type SchedulerOptions,
 } from "../check/scheduler.ts";
+import type { CheckResult } from "../check/types.ts";
 import { realServerFingerprint } from "../config/diff.ts";
 import { type Config, type VirtualServer, virtualServerKey } from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
@@ -83,7 +84,29 @@ export interface RsStatus {
   /** present in the kernel's table after the last reconcile (per service: all services of the vs) */
   inKernel: boolean;
   kernelWeight?: number;
-  checkers: CheckerStatus[];
+  checkers: CheckerReport[];
+}
+
+/** Attempts of one checker since it was (re)created, for metrics: counters only ever grow. */
+export interface CheckerTotals {
+  checks: number;
+  failures: number;
+  latencyMsSum: number;
+}
+
+export type CheckerReport = CheckerStatus & CheckerTotals;
+
+/** Kernel programming since the check child started, for metrics. */
+export interface IpvsTotals {
+  /** reconciles that reached the kernel (read the table) */
+  reconciles: number;
+  /** ops sent, ops the kernel accepted, ops it refused, ops skipped after their service failed */
+  ops: number;
+  applied: number;
+  errors: number;
+  skipped: number;
+  /** reconciles that failed as a whole (table dump or socket error) */
+  failures: number;
 }
 
 export interface VsStatus {
@@ -107,6 +130,7 @@ export type LvsStatus = {
   ipvsError?: string;
   generation: number;
   lastReconcile?: { at: number; ops: number; applied: number; errors: number; skipped: number };
+  totals: IpvsTotals;
   virtualServers: VsStatus[];
 };
 
@@ -132,11 +156,24 @@ export class LvsRuntime {
   private programmedOnce = false;
   private stopped = false;
   private lastReconcile: LvsStatus["lastReconcile"];
+  private readonly totals: IpvsTotals = {
+    reconciles: 0,
+    ops: 0,
+    applied: 0,
+    errors: 0,
+    skipped: 0,
+    failures: 0,
+  };
+  /** per rsId, per checker name */
+  private readonly checkTotals = new Map<string, Map<string, CheckerTotals>>();
   private readonly defer: (fn: () => void) => void;
   private readonly notifyFn: (argv: string[], what: string) => void;
 
   constructor(private readonly deps: LvsRuntimeDeps) {
-    const opts: SchedulerOptions = { onChange: (e) => this.onHealth(e) };
+    const opts: SchedulerOptions = {
+      onChange: (e) => this.onHealth(e),
+      onResult: (rs, checker, r) => this.countResult(rs, checker, r),
+    };
     if (deps.runCheck) opts.run = deps.runCheck;
     this.scheduler = deps.scheduler ? deps.scheduler(opts) : new CheckScheduler(opts);
     this.defer = deps.defer ?? ((fn) => setTimeout(fn, 0));
@@ -180,6 +217,7 @@ export class LvsRuntime {
         // new settings mean new checkers: their state starts over (alpha applies again)
         this.health.delete(id);
         this.scheduler.remove(id);
+        this.checkTotals.delete(id);
         if (rs.checkers.length > 0)
           this.scheduler.add({ rs: id, weight: configuredWeight(vs, rs), checkers: mapCheckers(rs, vs) });
       }
@@ -189,6 +227,7 @@ export class LvsRuntime {
       this.fingerprints.delete(id);
       this.health.delete(id);
       this.scheduler.remove(id);
+      this.checkTotals.delete(id);
       stats.removed++;
     }
     this.rsIndex = index;
@@ -256,7 +295,10 @@ export class LvsRuntime {
             weight: r.weight,
             inTable: r.inTable,
             inKernel: kernelWeight !== undefined,
-            checkers: this.scheduler.status(r.id)?.checkers ?? [],
+            checkers: (this.scheduler.status(r.id)?.checkers ?? []).map((c) => ({
+              ...c,
+              ...(this.checkTotals.get(r.id)?.get(c.name) ?? { checks: 0, failures: 0, latencyMsSum: 0 }),
+            })),
           };
           if (r.tableWeight !== undefined) out.tableWeight = r.tableWeight;
           if (kernelWeight !== undefined) out.kernelWeight = kernelWeight;
@@ -264,7 +306,12 @@ export class LvsRuntime {
         }),
       };
     });
-    const st: LvsStatus = { ipvs: this.ipvsState, generation: this.generation, virtualServers: vss };
+    const st: LvsStatus = {
+      ipvs: this.ipvsState,
+      generation: this.generation,
+      totals: { ...this.totals },
+      virtualServers: vss,
+    };
     if (this.ipvsError) st.ipvsError = this.ipvsError;
     if (this.lastReconcile) st.lastReconcile = this.lastReconcile;
     return st;
@@ -296,6 +343,19 @@ export class LvsRuntime {
         this.loggedUnavailable = true;
       }
     }
+  }
+
+  private countResult(rs: string, checker: string, r: CheckResult): void {
+    let byName = this.checkTotals.get(rs);
+    if (!byName) {
+      byName = new Map();
+      this.checkTotals.set(rs, byName);
+    }
+    const t = byName.get(checker) ?? { checks: 0, failures: 0, latencyMsSum: 0 };
+    t.checks++;
+    if (!r.ok) t.failures++;
+    t.latencyMsSum += r.latencyMs;
+    byName.set(checker, t);
   }
 
   private onHealth(e: HealthEvent): void {
@@ -363,6 +423,7 @@ export class LvsRuntime {
     this.kernelErrors = new Map();
     try {
       const current = readTable(client);
+      this.totals.reconciles++;
       const ops = reconcile(table.services, current, owned);
       if (!this.programmedOnce) {
         // after a restart this line shows whether the table was adopted as is (ops 0, nothing deleted)
@@ -381,6 +442,10 @@ export class LvsRuntime {
         return;
       }
       const res = applyOps(client, ops);
+      this.totals.ops += ops.length;
+      this.totals.applied += res.applied;
+      this.totals.errors += res.errors.length;
+      this.totals.skipped += res.skipped;
       for (const err of res.errors) {
         // one line per refusal, naming the service: the rest of the table is programmed regardless
         this.deps.log.error(
@@ -411,6 +476,7 @@ export class LvsRuntime {
       this.ipvsState = "ok";
       this.ipvsError = undefined;
     } catch (e) {
+      this.totals.failures++;
       this.ipvsState = "error";
       this.ipvsError = e instanceof Error ? e.message : String(e);
       this.deps.log.error({ err: this.ipvsError }, "IPVS reconcile failed");

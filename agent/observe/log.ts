@@ -1,12 +1,28 @@
 // Logs: JSON lines to stdout (journald reads them), or, when stdout is a terminal, one human-readable
 // line per record: `HH:MM:SS.mmm LEVEL [proc] msg key=value ...`. VIGIL_LOG_FORMAT=json|text forces
 // either. No pino transports: they need worker files that a single compiled binary does not carry,
-// and they hang at exit; the text form is a plain synchronous stream that pino writes into.
+// and they hang at exit.
+//
+// The logger is vigil's own, with the subset of pino's interface the agent uses (`info(fields, msg)`,
+// `info(msg)`, levels, JSON records in pino's layout). pino itself pulls Node compatibility modules
+// (worker_threads, streams, events) into every process: ~10 MB PSS in each of the three processes of
+// an idle agent, for what is here one JSON.stringify and one write(2) per line.
 import { writeSync } from "node:fs";
-import pino from "pino";
 
-export type Logger = pino.Logger;
 export type LogFormat = "json" | "text";
+type LogFn = {
+  (fields: Record<string, unknown>, msg?: string): void;
+  (msg: string): void;
+};
+export interface Logger {
+  readonly level: string;
+  fatal: LogFn;
+  error: LogFn;
+  warn: LogFn;
+  info: LogFn;
+  debug: LogFn;
+  trace: LogFn;
+}
 
 /** json unless stdout is a terminal; VIGIL_LOG_FORMAT=json|text overrides. */
 export function logFormat(
@@ -41,7 +57,7 @@ function formatValue(v: unknown): string {
 }
 
 /**
- * One pino JSON record as a terminal line (no trailing newline). Local wall-clock time; the level in
+ * One JSON record as a terminal line (no trailing newline). Local wall-clock time; the level in
  * capitals, padded to five; `[proc]` when the record has one; then every other field as key=value,
  * strings quoted only when they contain spaces, quotes, '=' or backslashes.
  */
@@ -64,43 +80,94 @@ export function formatRecord(rec: Record<string, unknown>, opts: { color?: boole
   return parts.join(" ");
 }
 
-/** A synchronous pino destination that writes formatRecord lines to `fd`. */
-export function textDestination(fd = 1, opts: { color?: boolean } = {}): { write(chunk: string): void } {
-  return {
-    write(chunk: string): void {
-      let out: string;
-      try {
-        out = `${formatRecord(JSON.parse(chunk) as Record<string, unknown>, opts)}\n`;
-      } catch {
-        out = chunk.endsWith("\n") ? chunk : `${chunk}\n`;
-      }
-      try {
-        writeSync(fd, out);
-      } catch {
-        // a closed terminal must not take the agent down
-      }
-    },
-  };
+/** pino's numeric levels: a record is written when its level is at least the logger's. */
+const LEVEL_VALUES: Record<string, number> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Number.POSITIVE_INFINITY,
+};
+
+/** Error values would serialize as `{}`: keep their message (and stack, as pino's err serializer does). */
+function jsonReplacer(_key: string, v: unknown): unknown {
+  if (v instanceof Error) return { type: v.name, message: v.message, stack: v.stack };
+  if (typeof v === "bigint") return v.toString();
+  return v;
+}
+
+/**
+ * One record as a JSON line in pino's layout: level, time, the bindings (pid, proc), the fields,
+ * then msg. Fields named like the fixed keys do not override them.
+ */
+export function jsonRecord(
+  level: string,
+  time: Date,
+  bindings: Record<string, unknown>,
+  fields: Record<string, unknown> | undefined,
+  msg: string | undefined,
+): string {
+  const rec: Record<string, unknown> = { level, time: time.toISOString(), ...bindings };
+  if (fields) for (const [k, v] of Object.entries(fields)) if (!(k in rec) && k !== "msg") rec[k] = v;
+  if (msg !== undefined) rec["msg"] = msg;
+  try {
+    return JSON.stringify(rec, jsonReplacer);
+  } catch {
+    // a cycle in the fields: the line still says what happened
+    return JSON.stringify({ level, time: rec["time"], ...bindings, msg, unserializable: true });
+  }
+}
+
+const EAGAIN = "EAGAIN";
+
+/** write(2) of the whole line; a full non-blocking pipe is retried briefly, then the line is dropped. */
+function writeLine(fd: number, line: string): void {
+  const buf = Buffer.from(line);
+  let off = 0;
+  for (let tries = 0; off < buf.length && tries < 100; ) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== EAGAIN) return; // a closed stdout must not take the agent down
+      tries++;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
 }
 
 export function createLogger(
-  opts: { level?: string; bindings?: Record<string, unknown>; format?: LogFormat } = {},
+  opts: { level?: string; bindings?: Record<string, unknown>; format?: LogFormat; fd?: number } = {},
 ): Logger {
   const format = opts.format ?? logFormat();
-  const dest =
-    format === "text"
-      ? textDestination(1, { color: process.stdout.isTTY === true && !process.env["NO_COLOR"] })
-      : pino.destination({ dest: 1, sync: true });
-  const logger = pino(
-    {
-      level: logLevel(opts.level ?? process.env["VIGIL_LOG_LEVEL"]),
-      base: { pid: process.pid, ...(opts.bindings ?? {}) },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
-  return logger;
+  const fd = opts.fd ?? 1;
+  const color = format === "text" && process.stdout.isTTY === true && !process.env["NO_COLOR"];
+  const level = logLevel(opts.level ?? process.env["VIGIL_LOG_LEVEL"]);
+  const threshold = LEVEL_VALUES[level]!;
+  const bindings = { pid: process.pid, ...(opts.bindings ?? {}) };
+  const make = (name: string): LogFn => {
+    if (LEVEL_VALUES[name]! < threshold) return () => {};
+    return ((a: Record<string, unknown> | string, b?: string) => {
+      const fields = typeof a === "string" ? undefined : a;
+      const msg = typeof a === "string" ? a : b;
+      const line = jsonRecord(name, new Date(), bindings, fields, msg);
+      if (format === "text") {
+        writeLine(fd, `${formatRecord(JSON.parse(line) as Record<string, unknown>, { color })}\n`);
+      } else {
+        writeLine(fd, `${line}\n`);
+      }
+    }) as LogFn;
+  };
+  return {
+    level,
+    fatal: make("fatal"),
+    error: make("error"),
+    warn: make("warn"),
+    info: make("info"),
+    debug: make("debug"),
+    trace: make("trace"),
+  };
 }
 
 /**

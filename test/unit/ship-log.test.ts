@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatRecord, logFormat } from "../../agent/observe/log.ts";
+import { formatRecord, jsonRecord, logFormat } from "../../agent/observe/log.ts";
 
 const at = new Date(2026, 0, 2, 3, 4, 5, 67); // local time 03:04:05.067
 const LOG_TS = join(import.meta.dir, "..", "..", "agent", "observe", "log.ts");
@@ -73,6 +73,34 @@ describe("formatRecord", () => {
   });
 });
 
+describe("JSON records (pino's layout, without pino)", () => {
+  test("level, time, bindings, fields, msg in that order; fixed keys cannot be overridden", () => {
+    const line = jsonRecord(
+      "warn",
+      new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 67)),
+      { pid: 7, proc: "vrrp" },
+      { instance: "VI_1", level: "fake", pid: 1, msg: "fake" },
+      "m",
+    );
+    expect(line).toBe(
+      '{"level":"warn","time":"2026-01-02T03:04:05.067Z","pid":7,"proc":"vrrp","instance":"VI_1","msg":"m"}',
+    );
+  });
+
+  test("errors keep their message, bigints their digits, cycles do not throw", () => {
+    const rec = JSON.parse(jsonRecord("error", new Date(0), {}, { err: new Error("boom"), n: 5n }, "x"));
+    expect(rec.err.message).toBe("boom");
+    expect(rec.err.type).toBe("Error");
+    expect(rec.n).toBe("5");
+    const cyc: Record<string, unknown> = {};
+    cyc["self"] = cyc;
+    expect(JSON.parse(jsonRecord("info", new Date(0), { pid: 1 }, cyc, "c"))).toMatchObject({
+      msg: "c",
+      unserializable: true,
+    });
+  });
+});
+
 describe("logFormat", () => {
   test("JSON unless stdout is a terminal; VIGIL_LOG_FORMAT forces either", () => {
     expect(logFormat({}, false)).toBe("json");
@@ -133,6 +161,27 @@ describe("createLogger in a process", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("levels below the logger's are not written; an unknown level falls back to info", () => {
+    const prog = `
+      import { createLogger } from ${JSON.stringify(LOG_TS)};
+      const log = createLogger({ level: "warn" });
+      log.info("no"); log.debug({ a: 1 }, "no"); log.warn({ a: 1 }, "yes"); log.error("yes too");
+      const bad = createLogger({ level: "loud" });
+      bad.debug("no"); bad.info("info line");
+    `;
+    const r = run([process.execPath, "-e", prog]);
+    expect(r.code).toBe(0);
+    const recs = r.out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(recs.map((x) => [x["level"], x["msg"]])).toEqual([
+      ["warn", "yes"],
+      ["error", "yes too"],
+      ["info", "info line"],
+    ]);
   });
 
   test("VIGIL_LOG_FORMAT=text without a terminal", () => {
