@@ -21,6 +21,8 @@ export function serveLvs(link: ChildLink, log: Logger): LvsChild {
   const publish = () => {
     if (rt) link.send({ type: "state", instances: {}, lvs: rt.status() });
   };
+  // check counters and latencies move between health changes: metrics see them within 5 s
+  setInterval(publish, 5000).unref();
   link.onMessage((msg) => {
     if (msg.type !== "config") return;
     const parsed = Config.safeParse(msg.config);
