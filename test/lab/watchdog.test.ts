@@ -522,8 +522,9 @@ describe("watchdog on a real kernel (dist/vigil)", () => {
   });
 
   test("kill -9 of the watchdog: its children exit within 1 s and nothing of vigil remains", async () => {
-    const l = twoNodes("wdw");
-    const { a1, w1, w2 } = await electedPair(l);
+    const l = twoNodes("obswdw");
+    // with a virtual server, so that both children (vrrp and check) are orphaned
+    const { a1, w1, w2 } = await electedPair(l, [VIP], VIRTUAL_SERVER);
     await sleep(300);
     const wdPid = a1.pid!;
     const children = childPids(wdPid);
