@@ -2,8 +2,8 @@
 // Footprint benchmark: vigil (dist/vigil) and keepalived 2.2.7 on the same config (10 VRRPv2 instances,
 // advert_int 1, one VIP each) in a namespace pair, in one run.
 //
-//   bun bench/footprint.ts [--seconds 60] [--starts 5] [--binary PATH] [--env K=V ...] [--label TEXT]
-//                          [--keepalived-checker]
+//   bun bench/footprint.ts [--seconds 60] [--starts 5] [--settle 8] [--binary PATH] [--env K=V ...]
+//                          [--label TEXT] [--keepalived-checker]
 //
 // Measured:
 //   - binary size (dist/vigil; keepalived's executable and the shared libraries it links);
@@ -45,6 +45,9 @@ function args(name: string): string[] {
 
 const SECONDS = Number(arg("--seconds", "60"));
 const STARTS = Number(arg("--starts", "5"));
+/** seconds between the election and the idle window: the last GARP burst is 5 s after takeover; a
+ * longer settle leaves out the JIT's warm-up (JavaScriptCore tiers code up for the first minutes) */
+const SETTLE = Number(arg("--settle", "8"));
 const BINARY = arg("--binary", join(import.meta.dir, "..", "dist", "vigil"));
 const LABEL = arg("--label", "");
 const KA_CHECKER = process.argv.includes("--keepalived-checker");
@@ -283,7 +286,7 @@ async function pairRun(masterImpl: Impl): Promise<Footprint[]> {
     if (!ok)
       throw new Error(`${masterImpl} did not become master of all ${INSTANCES} instances\n${a.output()}`);
     // the second gratuitous ARP burst comes 5 s after takeover; then nothing but adverts
-    await sleep(8000);
+    await sleep(SETTLE * 1000);
     return await measureIdle(
       [
         { impl: masterImpl, role: "master", pid: a.pid! },
@@ -357,7 +360,7 @@ async function main(): Promise<number> {
 
   const lines: string[] = [];
   lines.push(
-    `### Footprint${LABEL ? ` (${LABEL})` : ""}: ${INSTANCES} VRRPv2 instances, advert_int 1, idle ${SECONDS} s`,
+    `### Footprint${LABEL ? ` (${LABEL})` : ""}: ${INSTANCES} VRRPv2 instances, advert_int 1, idle ${SECONDS} s from ${SETTLE} s after the election`,
     "",
     `${cpus()[0]?.model ?? "cpu"} x${cpus().length}, Linux ${release()}, bun ${Bun.version}; keepalived 2.2.7 ${KA_CHECKER ? "(VRRP + checker)" : "(-P, VRRP only)"}` +
       (Object.keys(EXTRA_ENV).length ? `; vigil env ${JSON.stringify(EXTRA_ENV)}` : ""),
