@@ -2,16 +2,15 @@
 // Footprint benchmark: vigil (dist/vigil) and keepalived 2.2.7 on the same config (10 VRRPv2 instances,
 // advert_int 1, one VIP each) in a namespace pair, in one run.
 //
-//   bun bench/footprint.ts [--seconds 60] [--starts 5] [--binary PATH] [--env K=V ...] [--label TEXT]
-//                          [--keepalived-checker]
+//   bun bench/footprint.ts [--seconds 60] [--starts 5] [--settle 8] [--binary PATH] [--env K=V ...]
+//                          [--label TEXT] [--keepalived-checker]
 //
 // Measured:
 //   - binary size (dist/vigil; keepalived's executable and the shared libraries it links);
 //   - start to ready: spawn to READY=1 on a NOTIFY_SOCKET this bench binds (keepalived 2.2.7 notifies
 //     only under a systemd parent: its "Startup complete" log line, logged where it would notify,
 //     stands in), and spawn to all 10 instances in BACKUP; median of --starts runs;
-//   - idle CPU over --seconds (CPU time of every thread of every process of the agent, from
-//     /proc/PID/task/TID/schedstat, as % of one core)
+//   - idle CPU over --seconds (utime + stime of every process of the agent, as % of one core)
 //     and memory at the end of that window: PSS (smaps_rollup), USS (private pages) and RSS summed
 //     over the agent's processes, per process as well.
 // Each implementation is measured twice: as master and as backup. To keep PSS honest the peer is always
@@ -22,7 +21,7 @@
 //
 // --binary and --env are for experiments (another build, BUN_JSC_* / MIMALLOC_* variables); env reaches
 // vigil's children, which inherit the watchdog's environment. Needs root (network namespaces).
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { UnixDgramSocket } from "../ffi/unix-dgram.ts";
@@ -46,6 +45,9 @@ function args(name: string): string[] {
 
 const SECONDS = Number(arg("--seconds", "60"));
 const STARTS = Number(arg("--starts", "5"));
+/** seconds between the election and the idle window: the last GARP burst is 5 s after takeover; a
+ * longer settle leaves out the JIT's warm-up (JavaScriptCore tiers code up for the first minutes) */
+const SETTLE = Number(arg("--settle", "8"));
 const BINARY = arg("--binary", join(import.meta.dir, "..", "dist", "vigil"));
 const LABEL = arg("--label", "");
 const KA_CHECKER = process.argv.includes("--keepalived-checker");
@@ -79,27 +81,25 @@ function tree(pid: number): number[] {
 }
 
 /**
- * CPU time of a process in ns: the sum over its threads of /proc/PID/task/TID/schedstat's first field
- * (time on CPU, exact). utime+stime from /proc/PID/stat are sampled at the tick (10 ms) and too coarse
- * for an idle process: a few ticks a minute is all there is.
+ * CPU time of a process in ns: utime + stime of /proc/PID/stat, which include the threads that have
+ * already exited. Summing /proc/PID/task/TID/schedstat instead is exact to the nanosecond but loses
+ * every thread that ends inside the window (JavaScriptCore starts and retires JIT and GC helper
+ * threads all the time), which made idle processes come out at negative CPU. The price is the tick:
+ * 10 ms of CPU, i.e. 0.017 % of one core over a 60 s window.
  */
 function cpuNs(pid: number): number {
-  let total = 0;
-  let tids: string[] = [];
   try {
-    tids = readdirSync(`/proc/${pid}/task`);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after the command (which may contain spaces): state is field 3, utime 14, stime 15
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * (1e9 / CLK_TCK);
   } catch {
     return 0;
   }
-  for (const tid of tids) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // thread ended
-    }
-  }
-  return total;
 }
+
+/** USER_HZ: the unit of utime/stime in /proc (100 on every Linux architecture vigil runs on) */
+const CLK_TCK = 100;
 
 interface Mem {
   pss: number;
@@ -286,7 +286,7 @@ async function pairRun(masterImpl: Impl): Promise<Footprint[]> {
     if (!ok)
       throw new Error(`${masterImpl} did not become master of all ${INSTANCES} instances\n${a.output()}`);
     // the second gratuitous ARP burst comes 5 s after takeover; then nothing but adverts
-    await sleep(8000);
+    await sleep(SETTLE * 1000);
     return await measureIdle(
       [
         { impl: masterImpl, role: "master", pid: a.pid! },
@@ -360,7 +360,7 @@ async function main(): Promise<number> {
 
   const lines: string[] = [];
   lines.push(
-    `### Footprint${LABEL ? ` (${LABEL})` : ""}: ${INSTANCES} VRRPv2 instances, advert_int 1, idle ${SECONDS} s`,
+    `### Footprint${LABEL ? ` (${LABEL})` : ""}: ${INSTANCES} VRRPv2 instances, advert_int 1, idle ${SECONDS} s from ${SETTLE} s after the election`,
     "",
     `${cpus()[0]?.model ?? "cpu"} x${cpus().length}, Linux ${release()}, bun ${Bun.version}; keepalived 2.2.7 ${KA_CHECKER ? "(VRRP + checker)" : "(-P, VRRP only)"}` +
       (Object.keys(EXTRA_ENV).length ? `; vigil env ${JSON.stringify(EXTRA_ENV)}` : ""),

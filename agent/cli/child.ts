@@ -1,12 +1,16 @@
 // `vigil child ROLE ...`: a process the watchdog started. The vrrp role runs the VRRP runtime on the
-// config the watchdog sends; the check role (health checks + IPVS) idles until load balancing lands.
+// config the watchdog sends; the check role runs health checks and programs IPVS (agent/lvs/child.ts).
 // Both arm a parent-death signal first, so no orphan outlives the watchdog holding VIPs.
+//
+// Each role imports its own engine only when it starts: a module imported here statically would be
+// loaded and initialised in both children (the check child has no use for the packet reader and its
+// worker, the vrrp child none for the HTTP/TLS/DNS checkers).
 import { Config } from "../config/model.ts";
-import { type LvsChild, serveLvs } from "../lvs/child.ts";
+import type { LvsChild } from "../lvs/child.ts";
 import { createLogger } from "../observe/log.ts";
 import { armParentDeathSignal, type ChildLink, connectToWatchdog } from "../supervisor/child.ts";
-import { KernelIo } from "../vrrp/io-kernel.ts";
-import { VrrpRuntime } from "../vrrp/runtime.ts";
+import type { KernelIo } from "../vrrp/io-kernel.ts";
+import type { VrrpRuntime } from "../vrrp/runtime.ts";
 
 export async function runChild(argv: string[]): Promise<number> {
   armParentDeathSignal();
@@ -19,6 +23,10 @@ export async function runChild(argv: string[]): Promise<number> {
 
 async function runVrrpChild(): Promise<number> {
   const log = createLogger({ bindings: { proc: "vrrp" } });
+  const [{ KernelIo }, { VrrpRuntime }] = await Promise.all([
+    import("../vrrp/io-kernel.ts"),
+    import("../vrrp/runtime.ts"),
+  ]);
   let rt: VrrpRuntime | null = null;
   let io: KernelIo | null = null;
   let generation = -1;
@@ -31,7 +39,11 @@ async function runVrrpChild(): Promise<number> {
   });
   const publish = () => {
     if (!rt) return;
-    link.send({ type: "state", instances: Object.fromEntries(rt.status().map((s) => [s.name, s])) });
+    link.send({
+      type: "state",
+      instances: Object.fromEntries(rt.status().map((s) => [s.name, s])),
+      counters: rt.counters.toObject(),
+    });
   };
   // instances an operator forced to BACKUP; re-applied after every config, since reload() re-creates
   // changed instances and a new instance may already be named here
@@ -98,6 +110,7 @@ async function runVrrpChild(): Promise<number> {
 
 async function runCheckChild(): Promise<number> {
   const log = createLogger({ bindings: { proc: "check" } });
+  const { serveLvs } = await import("../lvs/child.ts");
   let lvs: LvsChild | null = null;
   // health checks + IPVS live in agent/lvs/child.ts; stopping leaves the IPVS table in place
   const link = await connectToWatchdog("check", { log, onShutdown: () => lvs?.stop() });

@@ -58,6 +58,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   const str = (k: string) => flags.values[k] as string | undefined;
   /** the VRRP child's latest per-instance snapshot, for metrics */
   let vrrpState: Record<string, unknown> = {};
+  /** the VRRP child's runtime counters (drops before an instance is known), for metrics */
+  let vrrpCounters: Record<string, number> = {};
   /** the check child's latest load-balancing status (agent/lvs/runtime.ts LvsStatus), opaque here */
   let lvsState: Record<string, unknown> | null = null;
   // How long a child may take to say hello after spawn, and to stay silent before it is presumed hung.
@@ -112,13 +114,13 @@ export async function runAgent(argv: string[]): Promise<number> {
 
   const sd = SdNotify.fromEnv(process.env, log);
   const childEnv = logLevel ? { VIGIL_LOG_LEVEL: logLevel } : undefined;
+  const role = (name: "vrrp" | "check") => ({ name, ...(childEnv ? { env: childEnv } : {}) });
   const wd = new Watchdog({
     stateDir,
     log,
-    roles: [
-      { name: "vrrp", ...(childEnv ? { env: childEnv } : {}) },
-      { name: "check", ...(childEnv ? { env: childEnv } : {}) },
-    ],
+    // like keepalived, no checker process without virtual servers; a reload or an apply that adds
+    // the first one starts it, one that removes the last one stops it (after it removed their services)
+    roles: needsCheckChild(initial.config) ? [role("vrrp"), role("check")] : [role("vrrp")],
     childArgv: (role) => ["child", role, "-f", file, "--state-dir", stateDir],
     // A VRRP child down is a host without failover: respawn fast, and cap the backoff low enough that
     // a crash-looping child is still retried every couple of seconds (the loop is reported in state).
@@ -167,6 +169,8 @@ export async function runAgent(argv: string[]): Promise<number> {
     store,
     log,
     deliver: async (generation, config) => {
+      // a new check child says hello and is sent the running config, which is already this one
+      if (needsCheckChild(config)) wd.addRole(role("check"));
       const waits: Promise<string | null>[] = [];
       for (const role of ["vrrp", "check"] as const) {
         // a child that is not connected gets the running config when it says hello
@@ -178,6 +182,11 @@ export async function runAgent(argv: string[]): Promise<number> {
     },
     onApplied: (running, diff) => {
       pruneMaintenance(running.config);
+      if (!needsCheckChild(running.config) && wd.hasRole("check")) {
+        void wd.removeRole("check").then(() => {
+          lvsState = null;
+        });
+      }
       events.push({
         configApplied: pb.ConfigApplied.fromPartial({
           generation: running.generation,
@@ -204,6 +213,7 @@ export async function runAgent(argv: string[]): Promise<number> {
       releaseVips(running(), log, info.reason);
       state.onVrrpGone();
       vrrpState = {};
+      vrrpCounters = {};
     }
     if (role === "check") {
       lvsState = null;
@@ -226,6 +236,7 @@ export async function runAgent(argv: string[]): Promise<number> {
         if (role === "vrrp") {
           state.onVrrpSnapshot(msg.instances);
           vrrpState = msg.instances;
+          vrrpCounters = msg.counters ?? {};
         } else if (role === "check" && msg.lvs) {
           lvsState = msg.lvs;
           state.onLvsStatus(msg.lvs);
@@ -253,6 +264,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     try {
       metrics = startMetricsServer(metricsListen, () => ({
         instances: instancesFromState(vrrpState),
+        vrrpCounters,
         processes: wd.status(),
         lvs: lvsState,
         build: { version: pkg.version, bun: Bun.version },
@@ -418,6 +430,11 @@ function holdSignals(log: Logger): { seen: NodeJS.Signals[]; handler: (sig: Node
     process.on(sig, () => log.info({ signal: sig }, "signal ignored: use `vigil ctl status` for state"));
   }
   return { seen, handler };
+}
+
+/** The check child (health checks, IPVS) runs only for a config with virtual servers. */
+function needsCheckChild(config: Config): boolean {
+  return config.virtualServers.length > 0;
 }
 
 /** A child that has not answered a config by then is presumed busy; it re-reads it on respawn. */

@@ -26,6 +26,7 @@ import {
   type RunCheck,
   type SchedulerOptions,
 } from "../check/scheduler.ts";
+import type { CheckResult } from "../check/types.ts";
 import { realServerFingerprint } from "../config/diff.ts";
 import { type Config, realServerKey, type VirtualServer, virtualServerKey } from "../config/model.ts";
 import { resolveIdentity, systemAccounts } from "../config/script-user.ts";
@@ -110,7 +111,29 @@ export interface RsStatus {
   drained: boolean;
   /** wall clock (ms) of the last finished check of any of its checkers */
   lastCheckAt?: number;
-  checkers: CheckerStatus[];
+  checkers: CheckerReport[];
+}
+
+/** Attempts of one checker since it was (re)created, for metrics: counters only ever grow. */
+export interface CheckerTotals {
+  checks: number;
+  failures: number;
+  latencyMsSum: number;
+}
+
+export type CheckerReport = CheckerStatus & CheckerTotals;
+
+/** Kernel programming since the check child started, for metrics. */
+export interface IpvsTotals {
+  /** reconciles that reached the kernel (read the table) */
+  reconciles: number;
+  /** ops sent, ops the kernel accepted, ops it refused, ops skipped after their service failed */
+  ops: number;
+  applied: number;
+  errors: number;
+  skipped: number;
+  /** reconciles that failed as a whole (table dump or socket error) */
+  failures: number;
 }
 
 export interface VsStatus {
@@ -134,6 +157,7 @@ export type LvsStatus = {
   ipvsError?: string;
   generation: number;
   lastReconcile?: { at: number; ops: number; applied: number; errors: number; skipped: number };
+  totals: IpvsTotals;
   virtualServers: VsStatus[];
 };
 
@@ -177,13 +201,26 @@ export class LvsRuntime {
   private haActive = new Map<string, boolean>();
   private haTimer: ReturnType<typeof setInterval> | null = null;
   private haDumpFailing = false;
+  private readonly totals: IpvsTotals = {
+    reconciles: 0,
+    ops: 0,
+    applied: 0,
+    errors: 0,
+    skipped: 0,
+    failures: 0,
+  };
+  /** per rsId, per checker name */
+  private readonly checkTotals = new Map<string, Map<string, CheckerTotals>>();
   private readonly defer: (fn: () => void) => void;
   private readonly notifyFn: (argv: string[], what: string) => void;
 
   constructor(private readonly deps: LvsRuntimeDeps) {
     const opts: SchedulerOptions = {
       onChange: (e) => this.onHealth(e),
-      onResult: (rs) => void this.lastCheckAt.set(rs, Date.now()),
+      onResult: (rs, checker, r) => {
+        this.lastCheckAt.set(rs, Date.now());
+        this.countResult(rs, checker, r);
+      },
     };
     if (deps.runCheck) opts.run = deps.runCheck;
     this.scheduler = deps.scheduler ? deps.scheduler(opts) : new CheckScheduler(opts);
@@ -242,6 +279,7 @@ export class LvsRuntime {
         // new settings mean new checkers: their state starts over (alpha applies again)
         this.health.delete(id);
         this.scheduler.remove(id);
+        this.checkTotals.delete(id);
         if (rs.checkers.length > 0)
           this.scheduler.add({
             rs: id,
@@ -258,6 +296,7 @@ export class LvsRuntime {
       this.health.delete(id);
       this.lastCheckAt.delete(id);
       this.scheduler.remove(id);
+      this.checkTotals.delete(id);
       stats.removed++;
     }
     this.notifyRemoved(prevCfg, removedIds, new Set(cfg.virtualServers.map(virtualServerKey)));
@@ -408,7 +447,10 @@ export class LvsRuntime {
             inKernel: kernelWeight !== undefined,
             suspended: this.scheduler.status(r.id)?.suspended ?? false,
             drained: r.drained === true,
-            checkers: this.scheduler.status(r.id)?.checkers ?? [],
+            checkers: (this.scheduler.status(r.id)?.checkers ?? []).map((c) => ({
+              ...c,
+              ...(this.checkTotals.get(r.id)?.get(c.name) ?? { checks: 0, failures: 0, latencyMsSum: 0 }),
+            })),
           };
           const at = this.lastCheckAt.get(r.id);
           if (at !== undefined) out.lastCheckAt = at;
@@ -418,7 +460,12 @@ export class LvsRuntime {
         }),
       };
     });
-    const st: LvsStatus = { ipvs: this.ipvsState, generation: this.generation, virtualServers: vss };
+    const st: LvsStatus = {
+      ipvs: this.ipvsState,
+      generation: this.generation,
+      totals: { ...this.totals },
+      virtualServers: vss,
+    };
     if (this.ipvsError) st.ipvsError = this.ipvsError;
     if (this.lastReconcile) st.lastReconcile = this.lastReconcile;
     return st;
@@ -450,6 +497,19 @@ export class LvsRuntime {
         this.loggedUnavailable = true;
       }
     }
+  }
+
+  private countResult(rs: string, checker: string, r: CheckResult): void {
+    let byName = this.checkTotals.get(rs);
+    if (!byName) {
+      byName = new Map();
+      this.checkTotals.set(rs, byName);
+    }
+    const t = byName.get(checker) ?? { checks: 0, failures: 0, latencyMsSum: 0 };
+    t.checks++;
+    if (!r.ok) t.failures++;
+    t.latencyMsSum += r.latencyMs;
+    byName.set(checker, t);
   }
 
   private onHealth(e: HealthEvent): void {
@@ -544,6 +604,11 @@ export class LvsRuntime {
     try {
       const { dumped, found, ops, result: res } = sync.sync(table.services, owned);
       this.syncedGeneration = this.generation;
+      if (dumped) this.totals.reconciles++;
+      this.totals.ops += ops.length;
+      this.totals.applied += res.applied;
+      this.totals.errors += res.errors.length;
+      this.totals.skipped += res.skipped;
       if (!this.programmedOnce && dumped) {
         // after a restart this line shows whether the table was adopted as is (ops 0, nothing deleted)
         this.programmedOnce = true;
@@ -583,6 +648,7 @@ export class LvsRuntime {
       this.ipvsState = "ok";
       this.ipvsError = undefined;
     } catch (e) {
+      this.totals.failures++;
       this.ipvsState = "error";
       this.ipvsError = e instanceof Error ? e.message : String(e);
       this.deps.log.error({ err: this.ipvsError }, "IPVS reconcile failed");

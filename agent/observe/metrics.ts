@@ -4,7 +4,8 @@
 //
 // Label names: a VRRP instance is `vrrp_instance`, not `instance`, because Prometheus attaches its own
 // `instance` label (the scrape target) and would rename ours to `exported_instance`. Families for
-// checkers and IPVS appear when those subsystems exist; nothing is emitted as a placeholder.
+// checkers, real servers and IPVS appear when the check child runs (the config has virtual servers)
+// and has reported; nothing is emitted as a placeholder.
 //
 // State is one-hot: `vigil_vrrp_instance_state{vrrp_instance="VI_1",state="MASTER"} 1`, a 0 for every
 // other state, so `vigil_vrrp_instance_state{state="MASTER"} == 1` selects masters with no mapping table.
@@ -65,7 +66,7 @@ export function instancesFromState(instances: Record<string, unknown>): Instance
 export const VRRP_STATES: readonly VrrpState[] = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
 
 type Labels = Record<string, string | number>;
-type Kind = "gauge" | "counter";
+type Kind = "gauge" | "counter" | "summary";
 
 /** Label value escaping of the text format: backslash, double quote and newline. */
 export function escapeLabelValue(v: string): string {
@@ -92,14 +93,20 @@ function formatLabels(labels: Labels): string {
 class Exposition {
   private readonly families = new Map<string, { help: string; kind: Kind; samples: string[] }>();
 
-  family(name: string, kind: Kind, help: string): (labels: Labels, value: number) => void {
+  /** `suffix` names a summary's `_sum` / `_count` series */
+  family(
+    name: string,
+    kind: Kind,
+    help: string,
+  ): (labels: Labels, value: number, suffix?: "_sum" | "_count") => void {
     let f = this.families.get(name);
     if (!f) {
       f = { help, kind, samples: [] };
       this.families.set(name, f);
     }
     const fam = f;
-    return (labels, value) => fam.samples.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+    return (labels, value, suffix = undefined) =>
+      fam.samples.push(`${name}${suffix ?? ""}${formatLabels(labels)} ${formatValue(value)}`);
   }
 
   text(): string {
@@ -138,6 +145,21 @@ const dropReasonsComplete: [Exclude<DropReason, (typeof INSTANCE_DROP_REASONS)[n
   ? true
   : false = true;
 void dropReasonsComplete;
+
+/**
+ * Reasons a VRRP packet is dropped before it reaches an instance: it does not decode (wire/vrrp.ts),
+ * or no instance has its VRID on that interface ("vrid"). Exported as 0 before the first drop.
+ */
+export const PACKET_DROP_REASONS = [
+  "bad_addr_count",
+  "bad_checksum",
+  "bad_ip_header",
+  "bad_length",
+  "bad_type",
+  "bad_version",
+  "too_short",
+  "vrid",
+] as const;
 
 const byKey = ([a]: [string, number], [b]: [string, number]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -224,10 +246,15 @@ export function renderMetrics(s: MetricsSnapshot): string {
       "counter",
       "VRRP packets dropped before they could be matched to an instance (malformed, bad checksum, unknown VRID, ...), by reason",
     );
-    for (const [k, v] of Object.entries(s.vrrpCounters).sort(byKey)) {
-      if (k.startsWith(DROPPED)) unattributed({ reason: k.slice(DROPPED.length) }, v);
+    const drops = new Map<string, number>(PACKET_DROP_REASONS.map((r) => [r, 0]));
+    for (const [k, v] of Object.entries(s.vrrpCounters)) {
+      if (k.startsWith(DROPPED) && Number.isFinite(v)) drops.set(k.slice(DROPPED.length), v);
     }
+    for (const [reason, v] of [...drops].sort(byKey)) unattributed({ reason }, v);
   }
+
+  const lvs = lvsFromState(s.lvs);
+  if (lvs) renderLvs(e, lvs);
 
   const up = e.family("vigil_child_up", "gauge", "1 when the child process of this role is running");
   const restarts = e.family(
@@ -253,6 +280,217 @@ export function renderMetrics(s: MetricsSnapshot): string {
     uptime(l, Math.round(p.uptimeMs) / 1000);
   }
   return e.text();
+}
+
+// ---- load balancing (the check child's LvsStatus) ------------------------------------------------
+
+/** What the renderer reads of agent/lvs/runtime.ts LvsStatus, after validation. */
+export interface LvsView {
+  ipvs: string;
+  totals: {
+    reconciles: number;
+    ops: number;
+    applied: number;
+    errors: number;
+    skipped: number;
+    failures: number;
+  };
+  virtualServers: {
+    key: string;
+    quorumUp: boolean;
+    sorryActive: boolean;
+    inKernel: boolean;
+    weightSum: number;
+    realServers: {
+      key: string;
+      up: boolean;
+      weight: number;
+      inTable: boolean;
+      inKernel: boolean;
+      kernelWeight?: number;
+      checkers: {
+        name: string;
+        up: boolean;
+        checks: number;
+        failures: number;
+        latencyMsSum: number;
+        lastLatencyMs?: number;
+      }[];
+    }[];
+  }[];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+const num = (v: unknown, def = 0): number => (typeof v === "number" && Number.isFinite(v) ? v : def);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+/**
+ * The check child's status (an opaque record in the IPC envelope), keeping what is shaped like
+ * LvsStatus: a child from another build must not break the exposition. Entries without their
+ * identity (key, name) are left out; missing counters read 0.
+ */
+export function lvsFromState(lvs: Record<string, unknown> | null | undefined): LvsView | null {
+  if (!isObj(lvs) || typeof lvs["ipvs"] !== "string") return null;
+  const t = isObj(lvs["totals"]) ? lvs["totals"] : {};
+  const view: LvsView = {
+    ipvs: lvs["ipvs"],
+    totals: {
+      reconciles: num(t["reconciles"]),
+      ops: num(t["ops"]),
+      applied: num(t["applied"]),
+      errors: num(t["errors"]),
+      skipped: num(t["skipped"]),
+      failures: num(t["failures"]),
+    },
+    virtualServers: [],
+  };
+  for (const vs of arr(lvs["virtualServers"])) {
+    if (!isObj(vs) || typeof vs["key"] !== "string") continue;
+    const realServers: LvsView["virtualServers"][number]["realServers"] = [];
+    for (const rs of arr(vs["realServers"])) {
+      if (!isObj(rs) || typeof rs["key"] !== "string") continue;
+      const checkers: LvsView["virtualServers"][number]["realServers"][number]["checkers"] = [];
+      for (const c of arr(rs["checkers"])) {
+        if (!isObj(c) || typeof c["name"] !== "string") continue;
+        const last = isObj(c["last"]) ? c["last"] : null;
+        checkers.push({
+          name: c["name"],
+          up: c["up"] === true,
+          checks: num(c["checks"]),
+          failures: num(c["failures"]),
+          latencyMsSum: num(c["latencyMsSum"]),
+          ...(last && typeof last["latencyMs"] === "number" ? { lastLatencyMs: num(last["latencyMs"]) } : {}),
+        });
+      }
+      realServers.push({
+        key: rs["key"],
+        up: rs["up"] === true,
+        weight: num(rs["weight"]),
+        inTable: rs["inTable"] === true,
+        inKernel: rs["inKernel"] === true,
+        ...(typeof rs["kernelWeight"] === "number" ? { kernelWeight: num(rs["kernelWeight"]) } : {}),
+        checkers,
+      });
+    }
+    view.virtualServers.push({
+      key: vs["key"],
+      quorumUp: vs["quorumUp"] === true,
+      sorryActive: vs["sorryActive"] === true,
+      inKernel: vs["inKernel"] === true,
+      weightSum: num(vs["weightSum"]),
+      realServers,
+    });
+  }
+  return view;
+}
+
+/** IPVS states of LvsStatus.ipvs, one-hot like the VRRP state. */
+export const IPVS_STATES = ["ok", "unavailable", "error"] as const;
+
+function renderLvs(e: Exposition, lvs: LvsView): void {
+  const ipvsState = e.family(
+    "vigil_ipvs_state",
+    "gauge",
+    "IPVS in this kernel, one-hot: ok (programmed), unavailable (no IPVS), error (last reconcile failed)",
+  );
+  const states: string[] = (IPVS_STATES as readonly string[]).includes(lvs.ipvs)
+    ? [...IPVS_STATES]
+    : [...IPVS_STATES, lvs.ipvs];
+  for (const st of states) ipvsState({ state: st }, st === lvs.ipvs ? 1 : 0);
+  e.family(
+    "vigil_ipvs_reconciles_total",
+    "counter",
+    "Reconciles of the IPVS table that read the kernel's table (one per batch of health changes or config)",
+  )({}, lvs.totals.reconciles);
+  const ops = e.family(
+    "vigil_ipvs_ops_total",
+    "counter",
+    "IPVS operations (add/edit/del of services and destinations) by result: applied, error (refused by the kernel), skipped (their service failed)",
+  );
+  ops({ result: "applied" }, lvs.totals.applied);
+  ops({ result: "error" }, lvs.totals.errors);
+  ops({ result: "skipped" }, lvs.totals.skipped);
+  e.family(
+    "vigil_ipvs_reconcile_failures_total",
+    "counter",
+    "IPVS reconciles that failed as a whole (table dump or socket error)",
+  )({}, lvs.totals.failures);
+
+  const vsQuorum = e.family(
+    "vigil_virtual_server_quorum_up",
+    "gauge",
+    "1 when the virtual server has quorum (sum of alive real servers' weights)",
+  );
+  const vsSorry = e.family("vigil_virtual_server_sorry_active", "gauge", "1 when the sorry server is in use");
+  const vsKernel = e.family(
+    "vigil_virtual_server_in_kernel",
+    "gauge",
+    "1 when every IPVS service of the virtual server is in the kernel's table",
+  );
+  const vsWeight = e.family(
+    "vigil_virtual_server_alive_weight",
+    "gauge",
+    "Sum of the effective weights of the alive real servers (compared with quorum)",
+  );
+  const rsUp = e.family(
+    "vigil_real_server_up",
+    "gauge",
+    "1 when the health checkers say the real server is up",
+  );
+  const rsWeight = e.family(
+    "vigil_real_server_weight",
+    "gauge",
+    "Effective weight of the real server (configured, or set by a MISC_CHECK with misc_dynamic)",
+  );
+  const rsKernel = e.family(
+    "vigil_real_server_in_kernel",
+    "gauge",
+    "1 when the real server is a destination in the kernel's IPVS table",
+  );
+  const rsKernelWeight = e.family(
+    "vigil_real_server_kernel_weight",
+    "gauge",
+    "Weight of the real server's destination in the kernel (absent when it is not in the kernel)",
+  );
+  const ckUp = e.family("vigil_checker_up", "gauge", "1 when the health checker's last verdict is up");
+  const ckChecks = e.family(
+    "vigil_checker_checks_total",
+    "counter",
+    "Health check attempts of the checker, by result (ok, failed)",
+  );
+  const ckLatency = e.family(
+    "vigil_checker_latency_seconds",
+    "summary",
+    "Duration of the checker's attempts (successful or not)",
+  );
+  const ckLast = e.family(
+    "vigil_checker_last_latency_seconds",
+    "gauge",
+    "Duration of the checker's last attempt",
+  );
+  for (const vs of lvs.virtualServers) {
+    const l = { virtual_server: vs.key };
+    vsQuorum(l, vs.quorumUp ? 1 : 0);
+    vsSorry(l, vs.sorryActive ? 1 : 0);
+    vsKernel(l, vs.inKernel ? 1 : 0);
+    vsWeight(l, vs.weightSum);
+    for (const rs of vs.realServers) {
+      const rl = { ...l, real_server: rs.key };
+      rsUp(rl, rs.up ? 1 : 0);
+      rsWeight(rl, rs.weight);
+      rsKernel(rl, rs.inKernel ? 1 : 0);
+      if (rs.kernelWeight !== undefined) rsKernelWeight(rl, rs.kernelWeight);
+      for (const c of rs.checkers) {
+        const cl = { ...rl, checker: c.name };
+        ckUp(cl, c.up ? 1 : 0);
+        ckChecks({ ...cl, result: "ok" }, c.checks - c.failures);
+        ckChecks({ ...cl, result: "failed" }, c.failures);
+        ckLatency(cl, c.latencyMsSum / 1000, "_sum");
+        ckLatency(cl, c.checks, "_count");
+        if (c.lastLatencyMs !== undefined) ckLast(cl, c.lastLatencyMs / 1000);
+      }
+    }
+  }
 }
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

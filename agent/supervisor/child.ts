@@ -25,7 +25,7 @@ const SIGTERM = 15;
 /** Exit code of a child that found its watchdog already gone at startup. */
 export const EXIT_ORPHANED = 75;
 
-export const DEFAULT_HEARTBEAT_MS = 500;
+export const DEFAULT_HEARTBEAT_MS = 1000;
 /**
  * An orphan must be gone within 1 s of the watchdog's death. Noticing it takes a few ms (signal or
  * EOF) and exiting a few more, so the shutdown hook gets 800 ms of that second.
@@ -76,7 +76,7 @@ export type ChildInbound = Exclude<Message, { type: "shutdown" }>;
 export interface ChildLinkOptions {
   /** default: $VIGIL_SUPERVISOR_SOCKET */
   socketPath?: string;
-  /** default: $VIGIL_HEARTBEAT_MS, else 500 */
+  /** default: $VIGIL_HEARTBEAT_MS, else 1000 */
   heartbeatMs?: number;
   log?: Logger;
   /**

@@ -41,6 +41,8 @@ export const StateMsg = z.object({
   instances: opaqueRecord,
   /** check child: virtual/real server health and IPVS state (agent/lvs/runtime.ts LvsStatus) */
   lvs: opaqueRecord.optional(),
+  /** vrrp child: runtime counters not tied to an instance (drops before an instance is known) */
+  counters: z.record(z.string(), z.number()).optional(),
 });
 
 /** Something that happened in a child (state transition, check result, ...), forwarded to the API. */

@@ -1,7 +1,8 @@
 // The watchdog: starts one child process per role by re-executing its own executable, supervises
 // them over the supervisor socket (hello, heartbeats), and respawns a child that exits or stops
 // answering, with exponential backoff. Generic over roles: what a role does is the child's business;
-// the watchdog only knows names, argv and liveness.
+// the watchdog only knows names, argv and liveness. Roles can be added and removed while it runs
+// (the check child exists only while the config has virtual servers).
 //
 // Re-executing ourselves (rather than forking workers or threads) keeps each role a separate process
 // that the kernel isolates: a vrrp child wedged in a syscall or leaking memory can be killed and
@@ -78,9 +79,12 @@ export interface WatchdogOptions {
   command?: string[];
   /** Base environment of children (default process.env); systemd notify variables are removed. */
   env?: Record<string, string | undefined>;
-  /** how often children send heartbeats (passed to them); default 500 */
+  /** how often children send heartbeats (passed to them); default 1000 */
   heartbeatMs?: number;
-  /** a child silent this long is killed and respawned; default 3000 */
+  /**
+   * a child silent this long is killed and respawned; default 3000. Liveness is checked every third
+   * of it (at most every second), so a hung child is caught between this and 4/3 of it.
+   */
   heartbeatTimeoutMs?: number;
   /** a child that has not said hello this long after spawn is killed; default 10000 */
   helloTimeoutMs?: number;
@@ -151,6 +155,8 @@ interface Slot {
   lastExit: ExitInfo | null;
   crashLooping: boolean;
   exitWaiters: (() => void)[];
+  /** removeRole() asked for this child to go for good: no respawn, the slot is forgotten on exit */
+  removed: boolean;
 }
 
 const now = () => performance.now();
@@ -187,7 +193,9 @@ export class Watchdog {
       throw new Error(`supervisor socket path is longer than ${UNIX_PATH_MAX} bytes: ${this.socketPath}`);
     }
     this.command = opts.command ?? selfCommand();
-    this.heartbeatMs = opts.heartbeatMs ?? 500;
+    // Each heartbeat wakes two idle processes; at 1 s, three missed beats still catch a hung child
+    // within 3-4 s (a VRRP child's death is noticed at once anyway: its exit, not its silence).
+    this.heartbeatMs = opts.heartbeatMs ?? 1000;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 3000;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? 10_000;
     // field by field: an explicit `undefined` in the options must not erase a default
@@ -203,31 +211,94 @@ export class Watchdog {
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 5000;
     if (opts.roles.length === 0) throw new Error("a watchdog needs at least one role");
     for (const spec of opts.roles) {
-      RoleNameSchema.parse(spec.name);
       if (this.slots.has(spec.name)) throw new Error(`duplicate role ${spec.name}`);
-      this.slots.set(spec.name, {
-        spec,
-        proc: null,
-        pid: null,
-        conn: null,
-        spawnedAt: 0,
-        helloAt: null,
-        lastSeen: 0,
-        restarts: 0,
-        restartTimes: [],
-        nextDelayMs: this.backoff.initialMs,
-        restartTimer: null,
-        killReason: null,
-        lastExit: null,
-        crashLooping: false,
-        exitWaiters: [],
-      });
+      this.slots.set(spec.name, this.newSlot(spec));
     }
     let resolve = () => {};
     const promise = new Promise<void>((r) => {
       resolve = r;
     });
     this.allUp = { promise, resolve };
+  }
+
+  private newSlot(spec: RoleSpec): Slot {
+    RoleNameSchema.parse(spec.name);
+    return {
+      spec,
+      proc: null,
+      pid: null,
+      conn: null,
+      spawnedAt: 0,
+      helloAt: null,
+      lastSeen: 0,
+      restarts: 0,
+      restartTimes: [],
+      nextDelayMs: this.backoff.initialMs,
+      restartTimer: null,
+      killReason: null,
+      lastExit: null,
+      crashLooping: false,
+      exitWaiters: [],
+      removed: false,
+    };
+  }
+
+  /** Whether a role is supervised now (a role being removed no longer counts). */
+  hasRole(role: RoleName): boolean {
+    const slot = this.slots.get(role);
+    return slot !== undefined && !slot.removed;
+  }
+
+  /**
+   * Supervises one more role: its child is spawned at once when the watchdog runs (else at start()).
+   * A role still being removed is kept instead: its child, once exited, is respawned as after a crash.
+   */
+  addRole(spec: RoleSpec): void {
+    if (this.stopping) return;
+    const existing = this.slots.get(spec.name);
+    if (existing) {
+      if (existing.removed) {
+        existing.removed = false;
+        this.log.info({ role: spec.name }, "role kept");
+      }
+      return;
+    }
+    const slot = this.newSlot(spec);
+    this.slots.set(spec.name, slot);
+    this.log.info({ role: spec.name }, "role added");
+    if (this.server) this.spawn(slot);
+  }
+
+  /**
+   * Stops a role's child for good: shutdown message (SIGTERM without a link), SIGKILL after
+   * stopTimeoutMs; no respawn, no exit event. Resolves once the child is gone.
+   */
+  async removeRole(role: RoleName): Promise<void> {
+    const slot = this.slots.get(role);
+    if (!slot || slot.removed) return;
+    slot.removed = true;
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.restartTimer = null;
+    this.log.info({ role, childPid: slot.pid }, "role removed; stopping its child");
+    if (!slot.proc) {
+      this.slots.delete(role);
+      return;
+    }
+    const gone = new Promise<void>((r) => slot.exitWaiters.push(r));
+    if (!slot.conn?.send({ type: "shutdown", reason: "role no longer needed" })) slot.proc.kill("SIGTERM");
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timedOut = await Promise.race([
+      gone.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), this.stopTimeoutMs);
+      }),
+    ]);
+    if (timer) clearTimeout(timer);
+    if (timedOut && slot.proc) {
+      slot.killReason = "killed at role removal (timeout)";
+      slot.proc.kill("SIGKILL");
+      await gone;
+    }
   }
 
   /** Listens on the supervisor socket and spawns every role. */
@@ -261,10 +332,11 @@ export class Watchdog {
       },
     });
     this.lastTick = now();
-    // a quarter of the timeout: a silent child is caught at most ~25% late
+    // a third of the timeout, at most a second: a silent child is caught at most a third late, and
+    // an idle watchdog wakes once a second for this
     this.tick = setInterval(
       () => this.checkLiveness(),
-      Math.max(50, Math.min(500, this.heartbeatTimeoutMs / 4)),
+      Math.max(50, Math.min(1000, this.heartbeatTimeoutMs / 3)),
     );
     for (const slot of this.slots.values()) this.spawn(slot);
     this.log.info(
@@ -290,7 +362,7 @@ export class Watchdog {
   /** Sends a message to a role's child; false when that child is not connected. */
   send(role: RoleName, msg: WatchdogMessage): boolean {
     const slot = this.slots.get(role);
-    if (!slot?.conn) return false;
+    if (!slot?.conn || slot.removed) return false;
     return slot.conn.send(msg);
   }
 
@@ -305,7 +377,7 @@ export class Watchdog {
     return [...this.slots.values()].map((s) => {
       const recent = this.recentRestarts(s, t);
       let state: ChildState;
-      if (this.stopping) state = s.proc ? "stopping" : "stopped";
+      if (this.stopping || s.removed) state = s.proc ? "stopping" : "stopped";
       else if (s.proc) state = s.helloAt === null ? "starting" : "running";
       else state = s.restartTimer ? "backoff" : "stopped";
       return {
@@ -416,6 +488,11 @@ export class Watchdog {
     const waiters = slot.exitWaiters;
     slot.exitWaiters = [];
     for (const w of waiters) w();
+    if (slot.removed) {
+      if (this.slots.get(slot.spec.name) === slot) this.slots.delete(slot.spec.name);
+      this.log.info({ role: slot.spec.name, childPid: info.pid, reason }, "child stopped (role removed)");
+      return;
+    }
     this.emit("exit", slot.spec.name, info);
     if (this.stopping) {
       this.log.info({ role: slot.spec.name, childPid: info.pid, reason }, "child stopped");

@@ -1,19 +1,24 @@
 // `vigil run --metrics-listen` on a real kernel: two vigil nodes in namespaces, scraped from inside each
 // namespace before and after a failover (link cut, then return with preemption) and after a VRRP child
 // is killed. The text is checked by promtool (Debian package prometheus) and its values must move with
-// what the kernel shows: VIP holder, instance state, transitions, adverts, child restarts.
+// what the kernel shows: VIP holder, instance state, transitions, adverts, child restarts. A second
+// test runs a health checker against a listener that goes away, and injects adverts no instance owns.
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { advertFrame, GROUP_V4, inject, macOf } from "../interop/inject.ts";
 import { type Agent, childPids, holders, startVigil } from "./agents.ts";
 import { keepalivedConf } from "./confgen.ts";
-import { Lab, waitFor } from "./netns.ts";
+import { Lab, sleep, waitFor } from "./netns.ts";
 
 const VIP = "192.0.2.100";
 const LISTEN = "127.0.0.1:9650";
 let lab: Lab | null = null;
 const agents: Agent[] = [];
 
+const helpers: Bun.Subprocess[] = [];
+
 afterEach(async () => {
+  for (const h of helpers.splice(0)) h.kill("SIGKILL");
   for (const a of agents.splice(0)) await a.stop("SIGKILL", 1000);
   await lab?.destroy();
   lab = null;
@@ -87,7 +92,7 @@ async function scrapeUntil(
 
 describe("vigil --metrics-listen", () => {
   test("scrapes before and after a failover: state, transitions, adverts and child restarts move", async () => {
-    const l = new Lab("met");
+    const l = new Lab("obsmet");
     lab = l;
     l.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
     l.addNode({ name: "n2", addrs: ["192.0.2.2/24"] });
@@ -157,8 +162,133 @@ describe("vigil --metrics-listen", () => {
     expect(state(r1, "MASTER")).toBe(1);
   }, 60_000);
 
+  test("checker, real server and IPVS families follow a real server failure; drops before an instance is known are counted", async () => {
+    const l = new Lab("obsmetlb");
+    lab = l;
+    l.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
+    l.addNode({ name: "n2", addrs: ["192.0.2.2/24"] });
+    l.addNode({ name: "x", addrs: ["192.0.2.3/24"] });
+    // a TCP listener on n1 is the real server; TCP_CHECK from n1's check child connects to it
+    const listener = () =>
+      l.spawn("n1", [
+        "python3",
+        "-c",
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('192.0.2.1',8080))\ns.listen(64)\nwhile True: s.accept()[0].close()",
+      ]);
+    let rs = listener();
+    helpers.push(rs);
+    const vs = `
+virtual_server 192.0.2.200 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 192.0.2.1 8080 {
+    weight 3
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+      delay_before_retry 1
+    }
+  }
+}
+`;
+    const conf = (priority: number) =>
+      keepalivedConf({ instances: [{ priority, version: 3, advertInt: 0.2, vips: [`${VIP}/24`] }] });
+    const a1 = startVigil(l, "n1", conf(150) + vs, { args: ["--metrics-listen", LISTEN] });
+    const a2 = startVigil(l, "n2", conf(100), { args: ["--metrics-listen", LISTEN] });
+    agents.push(a1, a2);
+    expect(await waitFor(() => holders(l, ["n1", "n2"], VIP).join() === "n1", 10_000)).toBe(true);
+
+    const rsL = 'virtual_server="192.0.2.200:80/TCP",real_server="192.0.2.1:8080"';
+    const ckL = `${rsL},checker="TCP_CHECK 192.0.2.1:8080"`;
+    const ok = (m: Map<string, number>) => m.get(`vigil_checker_checks_total{${ckL},result="ok"}`) ?? -1;
+    const failed = (m: Map<string, number>) =>
+      m.get(`vigil_checker_checks_total{${ckL},result="failed"}`) ?? -1;
+    // the checker has succeeded a few times: the real server is up with its weight
+    const up = await scrapeUntil(l, "n1", (m) => ok(m) >= 2, 15_000);
+    expect(ok(up)).toBeGreaterThanOrEqual(2);
+    expect(failed(up)).toBe(0);
+    expect(up.get(`vigil_real_server_up{${rsL}}`)).toBe(1);
+    expect(up.get(`vigil_checker_up{${ckL}}`)).toBe(1);
+    expect(up.get(`vigil_real_server_weight{${rsL}}`)).toBe(3);
+    expect(up.get(`vigil_checker_latency_seconds_count{${ckL}}`)).toBe(ok(up));
+    expect(up.get(`vigil_checker_latency_seconds_sum{${ckL}}`)).toBeGreaterThan(0);
+    expect(up.get(`vigil_checker_last_latency_seconds{${ckL}}`)).toBeLessThan(1);
+    // this kernel has no IPVS: said so, nothing in the kernel, no ops
+    expect(up.get('vigil_ipvs_state{state="unavailable"}')).toBe(1);
+    expect(up.get(`vigil_real_server_in_kernel{${rsL}}`)).toBe(0);
+    expect(up.get('vigil_ipvs_ops_total{result="applied"}')).toBe(0);
+    expect(up.get('vigil_child_up{role="check"}')).toBe(1);
+    // n2 has no virtual server: no check child, no load-balancing families
+    const n2 = await scrapeUntil(l, "n2", (m) => m.has('vigil_child_up{role="vrrp"}'), 5000);
+    expect(
+      [...n2.keys()].filter((k) => /^vigil_(checker|real_server|ipvs|child_up\{role="check")/.test(k)),
+    ).toEqual([]);
+    expect(promtool((await scrape(l, "n1")).text)).toEqual({ code: 0, out: "" });
+
+    // the real server goes away: connection refused, down after `retry` more failures
+    rs.kill("SIGKILL");
+    await rs.exited;
+    const down = await scrapeUntil(l, "n1", (m) => m.get(`vigil_real_server_up{${rsL}}`) === 0, 15_000);
+    expect(down.get(`vigil_real_server_up{${rsL}}`)).toBe(0);
+    expect(down.get(`vigil_checker_up{${ckL}}`)).toBe(0);
+    expect(failed(down)).toBeGreaterThanOrEqual(2);
+    expect(ok(down)).toBeGreaterThanOrEqual(ok(up));
+    expect(down.get('vigil_virtual_server_alive_weight{virtual_server="192.0.2.200:80/TCP"}')).toBe(0);
+    // and back
+    rs = listener();
+    helpers.push(rs);
+    const back = await scrapeUntil(l, "n1", (m) => m.get(`vigil_real_server_up{${rsL}}`) === 1, 15_000);
+    expect(back.get(`vigil_real_server_up{${rsL}}`)).toBe(1);
+    expect(ok(back)).toBeGreaterThan(ok(down));
+
+    // adverts no instance owns (VRID 99) and adverts with a broken checksum, from a third node
+    const drop = (m: Map<string, number>, reason: string) =>
+      m.get(`vigil_vrrp_packets_dropped_total{reason="${reason}"}`) ?? -1;
+    const before1 = await scrapeUntil(l, "n1", (m) => drop(m, "vrid") >= 0, 5000);
+    const before2 = await scrapeUntil(l, "n2", (m) => drop(m, "vrid") >= 0, 5000);
+    const ip = { src: "192.0.2.3", dst: GROUP_V4 };
+    const srcMac = macOf(l, "x");
+    const stranger = advertFrame({
+      advert: { version: 3, vrid: 99, priority: 100, addresses: ["192.0.2.199"], advertInterval: 20 },
+      ip,
+      srcMac,
+    });
+    const corrupt = advertFrame({
+      advert: { version: 3, vrid: 51, priority: 100, addresses: [VIP], advertInterval: 20 },
+      ip,
+      srcMac,
+      mutate: (msg) => {
+        const m = msg.slice();
+        m[6]! ^= 0xff;
+        return m;
+      },
+    });
+    const sent = await inject(l, "x", [stranger, corrupt], { pps: 50, total: 20 });
+    expect(sent.sent).toBe(20);
+    for (const [node, b] of [
+      ["n1", before1],
+      ["n2", before2],
+    ] as const) {
+      // counters reach the watchdog with the VRRP child's next state message (every 5 s)
+      const after = await scrapeUntil(
+        l,
+        node,
+        (m) =>
+          drop(m, "vrid") >= drop(b, "vrid") + 10 && drop(m, "bad_checksum") >= drop(b, "bad_checksum") + 10,
+        12_000,
+      );
+      expect([node, drop(after, "vrid") - drop(b, "vrid")]).toEqual([node, 10]);
+      expect([node, drop(after, "bad_checksum") - drop(b, "bad_checksum")]).toEqual([node, 10]);
+    }
+    // nothing of that disturbed the election
+    await sleep(500);
+    expect(holders(l, ["n1", "n2"], VIP)).toEqual(["n1"]);
+  }, 90_000);
+
   test("an unusable --metrics-listen address stops vigil at start with a message", async () => {
-    const l = new Lab("metbad");
+    const l = new Lab("obsmetbad");
     lab = l;
     l.addNode({ name: "n1", addrs: ["192.0.2.1/24"] });
     const a = startVigil(

@@ -268,14 +268,30 @@ const median = (xs: number[]): number => {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Starts the pair (n1 high, n2 low) and waits until n1 alone holds the VIP. */
+/**
+ * A virtual server for configs that need the check child (vigil starts it only when there is one).
+ * The lab kernel has no IPVS: the check child says so and keeps running its (absent) checks.
+ */
+const VIRTUAL_SERVER = `
+virtual_server 192.0.2.200 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 192.0.2.10 80 {
+    weight 1
+  }
+}
+`;
+
 async function electedPair(
   l: Lab,
   watched = [VIP],
+  extra = "",
 ): Promise<{ a1: Agent; a2: Agent; w1: AddrWatch; w2: AddrWatch }> {
   const w1 = await addrWatch(l, "n1", watched);
   const w2 = await addrWatch(l, "n2", watched);
-  const a1 = vigil(l, "n1", keepalivedConf({ instances: [vi1(HIGH)] }));
-  const a2 = vigil(l, "n2", keepalivedConf({ instances: [vi1(LOW)] }));
+  const a1 = vigil(l, "n1", keepalivedConf({ instances: [vi1(HIGH)] }) + extra);
+  const a2 = vigil(l, "n2", keepalivedConf({ instances: [vi1(LOW)] }) + extra);
   const ok = await waitFor(() => w1.held(VIP) && !w2.held(VIP), 8000, 10);
   if (!ok) throw new Error(`no election:\n${a1.output()}\n${a2.output()}`);
   return { a1, a2, w1, w2 };
@@ -414,8 +430,8 @@ describe("watchdog on a real kernel (dist/vigil)", () => {
   }, 150_000);
 
   test("kill -9 of the check child: respawned; VRRP unaffected", async () => {
-    const l = twoNodes("wdc");
-    const { a1, a2, w1, w2 } = await electedPair(l);
+    const l = twoNodes("obswdc");
+    const { a1, a2, w1, w2 } = await electedPair(l, [VIP], VIRTUAL_SERVER);
     await sleep(300);
     const wdPid = a1.pid!;
     const [check] = roleChildren(wdPid, "check");
@@ -452,9 +468,63 @@ describe("watchdog on a real kernel (dist/vigil)", () => {
     expect(a1.lines.slice(from1).some((x) => x.includes("VIP released"))).toBe(false);
   });
 
+  test("the check child runs only while the config has virtual servers: SIGHUP starts and stops it", async () => {
+    const l = twoNodes("obswdv");
+    const { a1, a2, w1, w2 } = await electedPair(l);
+    const wdPid = a1.pid!;
+    // keepalived starts no checker process without LVS config; neither does vigil
+    expect(roleChildren(wdPid, "check")).toEqual([]);
+    const [vrrp] = roleChildren(wdPid, "vrrp");
+    expect(vrrp).toBeDefined();
+    const t0 = nowMs();
+
+    // 1. a virtual server appears: the check child starts and takes the config
+    writeFileSync(confPath(a1), keepalivedConf({ instances: [vi1(HIGH)] }) + VIRTUAL_SERVER);
+    const from = a1.lines.length;
+    a1.signal("SIGHUP");
+    const up = parse(
+      await a1.waitLine((x) => parse(x)?.msg === "child up" && parse(x)?.role === "check", 8000, from),
+    );
+    expect(up).not.toBeNull();
+    const check = Number(up!["childPid"]);
+    expect(roleChildren(wdPid, "check")).toEqual([check]);
+    const applied = await a1.waitLine(
+      (x) => parse(x)?.msg === "load balancing config applied" && parse(x)?.["virtualServers"] === 1,
+      5000,
+      from,
+    );
+    expect(applied).not.toBeNull();
+
+    // 2. the last virtual server goes: the check child gets that config, then is stopped, not respawned
+    writeFileSync(confPath(a1), keepalivedConf({ instances: [vi1(HIGH)] }));
+    const from2 = a1.lines.length;
+    a1.signal("SIGHUP");
+    const stopped = await a1.waitLine((x) => parse(x)?.msg === "child stopped (role removed)", 8000, from2);
+    expect(stopped).not.toBeNull();
+    const seen = a1.lines.slice(from2).map(parse);
+    const lastApply = seen.findIndex(
+      (j) => j?.msg === "load balancing config applied" && j["virtualServers"] === 0,
+    );
+    const removed = seen.findIndex((j) => j?.msg === "role removed; stopping its child");
+    expect(lastApply).toBeGreaterThanOrEqual(0);
+    expect(removed).toBeGreaterThan(lastApply);
+    await sleep(1500);
+    expect(roleChildren(wdPid, "check")).toEqual([]);
+    expect(alive(check)).toBe(false);
+    expect(a1.lines.slice(from2).some((x) => parse(x)?.msg === "child exited; restarting")).toBe(false);
+    // VRRP untouched throughout
+    expect(roleChildren(wdPid, "vrrp")).toEqual([vrrp!]);
+    expect(transitionsSince(a1, from)).toEqual([]);
+    expect(w1.changes(VIP, "nl", t0)).toEqual([]);
+    expect(w2.changes(VIP, "nl", t0)).toEqual([]);
+    expect(w1.held(VIP) && !w2.held(VIP)).toBe(true);
+    expect(a2.running).toBe(true);
+  });
+
   test("kill -9 of the watchdog: its children exit within 1 s and nothing of vigil remains", async () => {
-    const l = twoNodes("wdw");
-    const { a1, w1, w2 } = await electedPair(l);
+    const l = twoNodes("obswdw");
+    // with a virtual server, so that both children (vrrp and check) are orphaned
+    const { a1, w1, w2 } = await electedPair(l, [VIP], VIRTUAL_SERVER);
     await sleep(300);
     const wdPid = a1.pid!;
     const children = childPids(wdPid);

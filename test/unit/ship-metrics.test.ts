@@ -5,12 +5,15 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { LvsStatus, RsStatus } from "../../agent/lvs/runtime.ts";
 import {
   CONTENT_TYPE,
   escapeLabelValue,
   INSTANCE_DROP_REASONS,
   instancesFromState,
+  lvsFromState,
   type MetricsSnapshot,
+  PACKET_DROP_REASONS,
   parseListen,
   renderMetrics,
   startMetricsServer,
@@ -90,6 +93,83 @@ const after: MetricsSnapshot = {
   processes: procs(1),
 };
 
+/** A check child's status: one virtual server, two real servers, one TCP checker each. */
+function rsStatus(key: string, over: Partial<RsStatus> = {}): RsStatus {
+  return {
+    id: `192.0.2.200:80/TCP -> ${key}`,
+    key,
+    up: true,
+    weight: 2,
+    inTable: true,
+    tableWeight: 2,
+    inKernel: true,
+    kernelWeight: 2,
+    suspended: false,
+    drained: false,
+    checkers: [
+      {
+        name: `TCP_CHECK ${key}`,
+        up: true,
+        hasRun: true,
+        retryIt: 1,
+        last: { ok: true, reason: "connected", latencyMs: 1.5 },
+        checks: 10,
+        failures: 0,
+        latencyMsSum: 15,
+      },
+    ],
+    ...over,
+  };
+}
+
+function lvsStatus(rs2: Partial<RsStatus>, totals: Partial<LvsStatus["totals"]> = {}): LvsStatus {
+  return {
+    ipvs: "ok",
+    generation: 3,
+    totals: { reconciles: 1, ops: 3, applied: 3, errors: 0, skipped: 0, failures: 0, ...totals },
+    virtualServers: [
+      {
+        key: "192.0.2.200:80/TCP",
+        services: ["TCP 192.0.2.200:80"],
+        quorum: 1,
+        hysteresis: 0,
+        weightSum: rs2.up === false ? 2 : 4,
+        quorumUp: true,
+        sorryActive: false,
+        inKernel: true,
+        errors: [],
+        realServers: [rsStatus("192.0.2.10:80"), rsStatus("192.0.2.11:80", rs2)],
+      },
+    ],
+  };
+}
+
+const lvsUp = lvsStatus({});
+// 192.0.2.11 fails its check: down, out of the kernel; one more reconcile of one op
+const lvsDown = lvsStatus(
+  {
+    up: false,
+    inTable: false,
+    inKernel: false,
+    kernelWeight: undefined,
+    checkers: [
+      {
+        name: "TCP_CHECK 192.0.2.11:80",
+        up: false,
+        hasRun: true,
+        retryIt: 0,
+        last: { ok: false, reason: "ECONNREFUSED", latencyMs: 0.5 },
+        checks: 12,
+        failures: 2,
+        latencyMsSum: 16,
+      },
+    ],
+  },
+  { reconciles: 2, ops: 4, applied: 4 },
+);
+// JSON drops undefined fields, as the IPC does
+const wire = (x: LvsStatus) => JSON.parse(JSON.stringify(x)) as Record<string, unknown>;
+
 const scratch: string[] = [];
 afterAll(() => {
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
@@ -101,7 +181,13 @@ describe("renderMetrics", () => {
   });
 
   test("promtool parses and lints it clean (before and after a failover, and empty)", () => {
-    for (const s of [before, after, { instances: [], processes: [] }]) {
+    for (const s of [
+      before,
+      after,
+      { instances: [], processes: [] },
+      { ...before, lvs: wire(lvsUp) },
+      { ...after, lvs: wire(lvsDown) },
+    ]) {
       const r = promtool(renderMetrics(s));
       expect(r.out).toBe("");
       expect(r.code).toBe(0);
@@ -130,7 +216,7 @@ describe("renderMetrics", () => {
     let current = "";
     for (const line of text.trimEnd().split("\n")) {
       const help = /^# HELP (\S+) /.exec(line);
-      const type = /^# TYPE (\S+) (counter|gauge)$/.exec(line);
+      const type = /^# TYPE (\S+) (counter|gauge|summary)$/.exec(line);
       if (help) {
         expect(seen.has(help[1]!)).toBe(false);
         seen.add(help[1]!);
@@ -198,12 +284,139 @@ describe("renderMetrics", () => {
     // drops before an instance is known; other runtime counters are not drops
     expect(a.get('vigil_vrrp_packets_dropped_total{reason="checksum"}')).toBe(2);
     expect(a.get('vigil_vrrp_packets_dropped_total{reason="vrid"}')).toBe(9);
+    // the decoder's reasons are there at 0 before the first such drop
+    for (const reason of PACKET_DROP_REASONS) {
+      expect(a.has(`vigil_vrrp_packets_dropped_total{reason="${reason}"}`)).toBe(true);
+    }
+    expect(a.get('vigil_vrrp_packets_dropped_total{reason="bad_checksum"}')).toBe(0);
     expect([...a.keys()].some((k) => k.includes("other"))).toBe(false);
     expect(a.get('vigil_child_up{role="vrrp"}')).toBe(1);
     expect(a.get('vigil_child_up{role="check"}')).toBe(0);
     expect(a.get('vigil_child_crash_looping{role="check"}')).toBe(1);
     expect(a.get('vigil_child_uptime_seconds{role="vrrp"}')).toBe(5);
     expect(a.get('vigil_build_info{version="0.1.0",bun="1.4.4"}')).toBe(1);
+  });
+});
+
+describe("load balancing families", () => {
+  test("every family of the check child has HELP and TYPE once; summaries have _sum and _count", () => {
+    const text = renderMetrics({ ...before, lvs: wire(lvsUp) });
+    const families = new Map<string, string>();
+    for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      expect(families.has(m[1]!)).toBe(false);
+      families.set(m[1]!, m[2]!);
+    }
+    for (const [f, kind] of [
+      ["vigil_ipvs_state", "gauge"],
+      ["vigil_ipvs_reconciles_total", "counter"],
+      ["vigil_ipvs_ops_total", "counter"],
+      ["vigil_ipvs_reconcile_failures_total", "counter"],
+      ["vigil_virtual_server_quorum_up", "gauge"],
+      ["vigil_virtual_server_sorry_active", "gauge"],
+      ["vigil_virtual_server_in_kernel", "gauge"],
+      ["vigil_virtual_server_alive_weight", "gauge"],
+      ["vigil_real_server_up", "gauge"],
+      ["vigil_real_server_weight", "gauge"],
+      ["vigil_real_server_in_kernel", "gauge"],
+      ["vigil_real_server_kernel_weight", "gauge"],
+      ["vigil_checker_up", "gauge"],
+      ["vigil_checker_checks_total", "counter"],
+      ["vigil_checker_latency_seconds", "summary"],
+      ["vigil_checker_last_latency_seconds", "gauge"],
+    ]) {
+      expect([f, families.get(f!)]).toEqual([f, kind]);
+    }
+    const lines = text.split("\n").filter((l) => l.startsWith("vigil_checker_latency_seconds"));
+    expect(lines.filter((l) => l.startsWith("vigil_checker_latency_seconds_sum{")).length).toBe(2);
+    expect(lines.filter((l) => l.startsWith("vigil_checker_latency_seconds_count{")).length).toBe(2);
+  });
+
+  test("values follow a real server failure: up, in kernel, weights, checker counts, IPVS ops", () => {
+    const a = samples(renderMetrics({ ...before, lvs: wire(lvsUp) }));
+    const b = samples(renderMetrics({ ...before, lvs: wire(lvsDown) }));
+    const rs = 'virtual_server="192.0.2.200:80/TCP",real_server="192.0.2.11:80"';
+    const ck = `${rs},checker="TCP_CHECK 192.0.2.11:80"`;
+    expect([a.get(`vigil_real_server_up{${rs}}`), b.get(`vigil_real_server_up{${rs}}`)]).toEqual([1, 0]);
+    expect([
+      a.get(`vigil_real_server_in_kernel{${rs}}`),
+      b.get(`vigil_real_server_in_kernel{${rs}}`),
+    ]).toEqual([1, 0]);
+    expect(a.get(`vigil_real_server_kernel_weight{${rs}}`)).toBe(2);
+    expect(b.has(`vigil_real_server_kernel_weight{${rs}}`)).toBe(false);
+    expect(b.get(`vigil_real_server_weight{${rs}}`)).toBe(2);
+    expect([a.get(`vigil_checker_up{${ck}}`), b.get(`vigil_checker_up{${ck}}`)]).toEqual([1, 0]);
+    expect(b.get(`vigil_checker_checks_total{${ck},result="ok"}`)).toBe(10);
+    expect(b.get(`vigil_checker_checks_total{${ck},result="failed"}`)).toBe(2);
+    expect(b.get(`vigil_checker_latency_seconds_sum{${ck}}`)).toBe(0.016);
+    expect(b.get(`vigil_checker_latency_seconds_count{${ck}}`)).toBe(12);
+    expect(b.get(`vigil_checker_last_latency_seconds{${ck}}`)).toBe(0.0005);
+    const vs = 'virtual_server="192.0.2.200:80/TCP"';
+    expect([
+      a.get(`vigil_virtual_server_alive_weight{${vs}}`),
+      b.get(`vigil_virtual_server_alive_weight{${vs}}`),
+    ]).toEqual([4, 2]);
+    expect(a.get(`vigil_virtual_server_quorum_up{${vs}}`)).toBe(1);
+    expect([a.get("vigil_ipvs_reconciles_total"), b.get("vigil_ipvs_reconciles_total")]).toEqual([1, 2]);
+    expect([
+      a.get('vigil_ipvs_ops_total{result="applied"}'),
+      b.get('vigil_ipvs_ops_total{result="applied"}'),
+    ]).toEqual([3, 4]);
+    expect(b.get('vigil_ipvs_ops_total{result="error"}')).toBe(0);
+    expect(b.get('vigil_ipvs_state{state="ok"}')).toBe(1);
+    expect(b.get('vigil_ipvs_state{state="unavailable"}')).toBe(0);
+  });
+
+  test("no IPVS in the kernel: state unavailable, checkers still reported", () => {
+    const m = samples(
+      renderMetrics({ instances: [], processes: [], lvs: wire({ ...lvsUp, ipvs: "unavailable" }) }),
+    );
+    expect(m.get('vigil_ipvs_state{state="unavailable"}')).toBe(1);
+    expect(m.get('vigil_ipvs_state{state="ok"}')).toBe(0);
+    expect([...m.keys()].filter((k) => k.startsWith("vigil_checker_up{")).length).toBe(2);
+  });
+
+  test("lvsFromState keeps what is shaped like LvsStatus and drops the rest", () => {
+    expect(lvsFromState(null)).toBeNull();
+    expect(lvsFromState({ virtualServers: [] })).toBeNull();
+    const v = lvsFromState({
+      ipvs: "ok",
+      totals: { ops: "many" },
+      virtualServers: [
+        5,
+        { noKey: true },
+        {
+          key: "vs",
+          realServers: [null, { key: "rs", up: true, weight: "x", checkers: [{ up: true }, { name: "c" }] }],
+        },
+      ],
+    });
+    expect(v).toEqual({
+      ipvs: "ok",
+      totals: { reconciles: 0, ops: 0, applied: 0, errors: 0, skipped: 0, failures: 0 },
+      virtualServers: [
+        {
+          key: "vs",
+          quorumUp: false,
+          sorryActive: false,
+          inKernel: false,
+          weightSum: 0,
+          realServers: [
+            {
+              key: "rs",
+              up: true,
+              weight: 0,
+              inTable: false,
+              inKernel: false,
+              checkers: [{ name: "c", up: false, checks: 0, failures: 0, latencyMsSum: 0 }],
+            },
+          ],
+        },
+      ],
+    });
+    expect(
+      promtool(renderMetrics({ instances: [], processes: [], lvs: v as unknown as Record<string, unknown> }))
+        .code,
+    ).toBe(0);
   });
 });
 
