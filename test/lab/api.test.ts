@@ -255,8 +255,8 @@ describe("API from a Node.js client", () => {
     expect(step("state")).toMatchObject({
       generation: 2,
       instances: [{ name: "VI_1", state: "MASTER", vipsHeld: [VIP], vrid: 51 }],
-      // no virtual server in this config: no check child (started with the first one)
-      processes: ["watchdog", "vrrp"],
+      // the applied config brought the first virtual server: the check child was started with it
+      processes: ["watchdog", "vrrp", "check"],
       loadBalancingAvailable: false,
     });
     expect(step("takeover-event")?.["event"]).toMatchObject({
