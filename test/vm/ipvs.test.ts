@@ -4,29 +4,9 @@
 // reported here as a test of its own, so the suite's counts show what ran in the kernel.
 // If the VM cannot boot here, this FAILS with what to install: a skipped kernel test would look green.
 import { expect, test } from "bun:test";
-import { runInVm, vmUnavailableReason } from "./vm.ts";
+import { parseGuestResults, runInVm, vmUnavailableReason } from "./vm.ts";
 
 const EXPECTED_GUEST_TESTS = 10;
-
-interface GuestResult {
-  name: string;
-  pass: boolean;
-  /** the output between the previous result line and this one (bun prints a failure's error there) */
-  detail: string;
-}
-
-function parseGuest(out: string): GuestResult[] {
-  const results: GuestResult[] = [];
-  let since: string[] = [];
-  for (const line of out.split("\n")) {
-    const m = /^\((pass|fail)\) (.*?)(?: \[[\d.]+m?s\])?$/.exec(line);
-    if (m) {
-      results.push({ name: m[2]!, pass: m[1] === "pass", detail: since.join("\n") });
-      since = [];
-    } else since.push(line);
-  }
-  return results;
-}
 
 const unavailable = vmUnavailableReason();
 if (unavailable) {
@@ -40,7 +20,7 @@ if (unavailable) {
   );
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   const out = r.output.replace(/\x1b\[[0-9;]*m/g, "");
-  const results = parseGuest(out);
+  const results = parseGuestResults(out);
   console.log(
     `vm: guest suite ${results.filter((x) => x.pass).length}/${results.length} pass, exit ${r.code}, ${r.ms} ms launch to poweroff`,
   );

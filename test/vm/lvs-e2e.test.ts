@@ -5,28 +5,9 @@
 // install: a skipped kernel test would look green.
 import { expect, test } from "bun:test";
 import { buildBinary } from "../../scripts/build.ts";
-import { runInVm, vmUnavailableReason } from "./vm.ts";
+import { parseGuestResults, runInVm, vmUnavailableReason } from "./vm.ts";
 
 const EXPECTED_GUEST_TESTS = 8;
-
-interface GuestResult {
-  name: string;
-  pass: boolean;
-  detail: string;
-}
-
-function parseGuest(out: string): GuestResult[] {
-  const results: GuestResult[] = [];
-  let since: string[] = [];
-  for (const line of out.split("\n")) {
-    const m = /^\((pass|fail)\) (.*?)(?: \[[\d.]+m?s\])?$/.exec(line);
-    if (m) {
-      results.push({ name: m[2]!, pass: m[1] === "pass", detail: since.join("\n") });
-      since = [];
-    } else since.push(line);
-  }
-  return results;
-}
 
 const unavailable = vmUnavailableReason();
 if (unavailable) {
@@ -58,7 +39,7 @@ if (unavailable) {
   );
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   const out = r.output.replace(/\x1b\[[0-9;]*m/g, "");
-  const results = parseGuest(out);
+  const results = parseGuestResults(out);
   const timings = /lvs-e2e timings \(s\): (.*)/.exec(out)?.[1] ?? "{}";
   console.log(
     `vm: lvs e2e ${results.filter((x) => x.pass).length}/${results.length} pass, exit ${r.code}, ${r.ms} ms launch to poweroff, steps ${timings}`,
