@@ -343,7 +343,16 @@ describe("API from a Node.js client", () => {
     await n1.agent!.stop("SIGTERM", 10_000);
     n1.start();
     const c2 = await n1.ready();
-    const st = await call(c2, c2.getState, {});
+    // the children publish their first state a moment after the agent says it started
+    let st = await call(c2, c2.getState, {});
+    const t0 = Date.now();
+    while (
+      (!st.instances.some((i) => i.name === "VI_1") || (st.virtualServers[0]?.realServers.length ?? 0) < 2) &&
+      Date.now() - t0 < 10_000
+    ) {
+      await sleep(100);
+      st = await call(c2, c2.getState, {});
+    }
     expect(st.instances.find((i) => i.name === "VI_1")?.maintenance).toBe(true);
     const rs2 = st.virtualServers[0]?.realServers.find((r) => r.key === `${VS} -> 192.0.2.2:80`);
     expect(rs2?.drained).toBe(true);
