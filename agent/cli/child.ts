@@ -8,7 +8,7 @@
 import { Config } from "../config/model.ts";
 import type { LvsChild } from "../lvs/child.ts";
 import { createLogger } from "../observe/log.ts";
-import { armParentDeathSignal, type ChildLink, connectToWatchdog } from "../supervisor/child.ts";
+import { armParentDeathSignal, type ChildLink, configFrom, connectToWatchdog } from "../supervisor/child.ts";
 import type { KernelIo } from "../vrrp/io-kernel.ts";
 import type { VrrpRuntime } from "../vrrp/runtime.ts";
 
@@ -62,21 +62,13 @@ async function runVrrpChild(): Promise<number> {
       return;
     }
     if (msg.type !== "config") return;
-    const parsed = Config.safeParse(msg.config);
-    if (!parsed.success) {
-      link.send({
-        type: "reload_result",
-        generation: msg.generation,
-        ok: false,
-        error: parsed.error.message,
-      });
-      return;
-    }
+    const config = configFrom(link, msg, Config);
+    if (!config) return;
     void (async () => {
       try {
         if (!rt) {
           io = await KernelIo.open(log);
-          rt = new VrrpRuntime(parsed.data, io, log);
+          rt = new VrrpRuntime(config, io, log);
           rt.on((e) => {
             if (e.type !== "transition") return;
             link.send({ type: "event", name: "transition", at: Date.now(), data: e });
@@ -85,12 +77,9 @@ async function runVrrpChild(): Promise<number> {
           rt.start();
           // counters (adverts, drops) move between transitions too: metrics and GetState see them
           setInterval(publish, 5000).unref();
-          log.info(
-            { generation: msg.generation, instances: parsed.data.vrrpInstances.length },
-            "VRRP started",
-          );
+          log.info({ generation: msg.generation, instances: config.vrrpInstances.length }, "VRRP started");
         } else if (msg.generation !== generation) {
-          const diff = rt.reload(parsed.data);
+          const diff = rt.reload(config);
           log.info({ generation: msg.generation, ...diff }, "config reloaded");
         }
         generation = msg.generation;

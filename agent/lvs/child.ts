@@ -2,7 +2,7 @@
 // its status and its health/quorum events. Kept here so agent/cli/child.ts only delegates.
 import { Config } from "../config/model.ts";
 import type { Logger } from "../observe/log.ts";
-import type { ChildLink } from "../supervisor/child.ts";
+import { type ChildLink, configFrom } from "../supervisor/child.ts";
 import { rsIdOf } from "./desired.ts";
 import { LvsRuntime } from "./runtime.ts";
 
@@ -39,16 +39,8 @@ export function serveLvs(link: ChildLink, log: Logger): LvsChild {
       return;
     }
     if (msg.type !== "config") return;
-    const parsed = Config.safeParse(msg.config);
-    if (!parsed.success) {
-      link.send({
-        type: "reload_result",
-        generation: msg.generation,
-        ok: false,
-        error: parsed.error.message,
-      });
-      return;
-    }
+    const config = configFrom(link, msg, Config);
+    if (!config) return;
     try {
       if (!rt) {
         rt = new LvsRuntime({
@@ -62,9 +54,9 @@ export function serveLvs(link: ChildLink, log: Logger): LvsChild {
         rt.setDrained(drained);
       }
       if (msg.generation !== generation) {
-        const diff = rt.apply(parsed.data, msg.generation);
+        const diff = rt.apply(config, msg.generation);
         log.info(
-          { generation: msg.generation, virtualServers: parsed.data.virtualServers.length, ...diff },
+          { generation: msg.generation, virtualServers: config.virtualServers.length, ...diff },
           "load balancing config applied",
         );
       }

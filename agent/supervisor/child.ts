@@ -10,6 +10,7 @@
 // - the supervisor socket closing (the kernel closes the watchdog's end when it dies).
 // Both run the role's graceful shutdown hook (priority-0 adverts, VIPs removed) under a deadline.
 import { readFileSync } from "node:fs";
+import type { z } from "zod";
 import { prctlDeathSignal } from "../../ffi/libc.ts";
 import { createLogger, type Logger } from "../observe/log.ts";
 import {
@@ -19,7 +20,7 @@ import {
   formatCloseReason,
   SUPERVISOR_ENV,
 } from "./ipc.ts";
-import type { ChildMessage, Message, RoleName } from "./messages.ts";
+import type { ChildMessage, Message, MessageOf, RoleName } from "./messages.ts";
 
 const SIGTERM = 15;
 /** Exit code of a child that found its watchdog already gone at startup. */
@@ -213,4 +214,15 @@ export async function connectToWatchdog(role: RoleName, opts: ChildLinkOptions =
     },
     shutdown,
   };
+}
+
+/**
+ * The config a `config` message carries, validated with the role's schema (the envelope leaves it
+ * opaque); a config that fails is answered with a refusal at once and yields null.
+ */
+export function configFrom<T>(link: ChildLink, msg: MessageOf<"config">, schema: z.ZodType<T>): T | null {
+  const parsed = schema.safeParse(msg.config);
+  if (parsed.success) return parsed.data;
+  link.send({ type: "reload_result", generation: msg.generation, ok: false, error: parsed.error.message });
+  return null;
 }
