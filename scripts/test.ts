@@ -70,7 +70,13 @@ async function tier(name: string, dir: string, timeoutMs: number): Promise<void>
   passed += p;
   failed += f;
   skipped += s;
-  if (f > 0) failures.push(`${name}: ${f} failed`);
+  if (f > 0) {
+    failures.push(`${name}: ${f} failed`);
+    // the names again at the end: CI keeps only the tail of the output
+    // (bun prints each failing test twice: where it ran and in its closing summary)
+    const names = new Set([...out.matchAll(/^\(fail\) (.*)$/gm)].map((m) => m[1]));
+    for (const n of names) failures.push(`  ${n}`);
+  }
   // a runner crash or a file that failed to load shows as a non-zero exit with no failing test
   if (code !== 0 && f === 0) {
     failed++;

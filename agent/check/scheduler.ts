@@ -80,7 +80,23 @@ export interface SchedulerOptions {
   run?: RunCheck;
   /** [0, 1) source for warmup; default Math.random */
   random?: () => number;
+  /** the clock and timers (tests drive the state rules on a virtual clock); default the real ones */
+  timers?: Timers;
 }
+
+/** What the scheduler needs of a clock. */
+export interface Timers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+  /** milliseconds, monotonic */
+  now(): number;
+}
+
+const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  now: nowMs,
+};
 
 /** Runs one check of any type. */
 export function runCheck(spec: CheckerSpec): Promise<CheckResult> {
@@ -138,7 +154,7 @@ interface CheckerState {
   /** keepalived's cur_weight: this checker's share of the effective weight */
   curWeight: number;
   last?: CheckResult;
-  timer: ReturnType<typeof setTimeout> | null;
+  timer: unknown;
   /** when the check in flight started */
   started: number;
   /** this checker's fire() and settle(), bound once */
@@ -161,11 +177,13 @@ export class CheckScheduler {
   private readonly servers = new Map<string, ServerState>();
   private readonly run: RunCheckCb;
   private readonly random: () => number;
+  private readonly timers: Timers;
   private stopped = false;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.run = opts.run ? promiseRunner(opts.run) : defaultRunner;
     this.random = opts.random ?? Math.random;
+    this.timers = opts.timers ?? realTimers;
   }
 
   /** Starts checking a real server (replacing an earlier one with the same key). */
@@ -207,7 +225,7 @@ export class CheckScheduler {
     if (this.stopped) return;
     for (const c of checkers) {
       const warmup = c.timing.warmupMs > 0 ? c.timing.warmupMs * this.random() : 0;
-      c.timer = setTimeout(c.onTimer, warmup);
+      c.timer = this.timers.set(c.onTimer, warmup);
     }
   }
 
@@ -216,7 +234,7 @@ export class CheckScheduler {
     const s = this.servers.get(rs);
     if (!s) return;
     s.removed = true;
-    for (const c of s.checkers) if (c.timer) clearTimeout(c.timer);
+    for (const c of s.checkers) if (c.timer !== null) this.timers.clear(c.timer);
     this.servers.delete(rs);
   }
 
@@ -261,10 +279,10 @@ export class CheckScheduler {
   private fire(s: ServerState, c: CheckerState): void {
     c.timer = null;
     if (s.suspended) {
-      c.timer = setTimeout(c.onTimer, c.timing.delayLoopMs);
+      c.timer = this.timers.set(c.onTimer, c.timing.delayLoopMs);
       return;
     }
-    c.started = nowMs();
+    c.started = this.timers.now();
     try {
       this.run(c.spec, c.onDone);
     } catch (e) {
@@ -308,8 +326,8 @@ export class CheckScheduler {
     }
     c.hasRun = true;
     if (changed) this.publish(s, c, r);
-    if (c.spec.type === "MISC_CHECK") delay = Math.max(0, delay - (nowMs() - c.started));
-    if (!this.stopped && !s.removed) c.timer = setTimeout(c.onTimer, delay);
+    if (c.spec.type === "MISC_CHECK") delay = Math.max(0, delay - (this.timers.now() - c.started));
+    if (!this.stopped && !s.removed) c.timer = this.timers.set(c.onTimer, delay);
   }
 
   private publish(s: ServerState, c: CheckerState, r: CheckResult): void {

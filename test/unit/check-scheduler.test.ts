@@ -2,11 +2,12 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { CheckScheduler, type HealthEvent } from "../../agent/check/scheduler.ts";
 import type { CheckerSpec, CheckResult, CheckTiming } from "../../agent/check/types.ts";
 import { loopback } from "./check-helpers.ts";
+import { VirtualClock } from "./virtual-clock.ts";
 
 const T0 = performance.now();
 const since = () => performance.now() - T0;
 
-/** A fake checker: results are taken in order (the last one repeats); every call is timestamped. */
+/** A fake checker: results are taken in order (the last one repeats). */
 function scripted(
   name: string,
   outcomes: Array<boolean | number>,
@@ -15,12 +16,13 @@ function scripted(
   return { type: "MISC_CHECK", name, miscPath: JSON.stringify(outcomes), timing };
 }
 
-function fakeRunner() {
+/** Runs scripted checkers instantly and records the virtual time of every call. */
+function fakeRunner(clock: VirtualClock) {
   const calls = new Map<string, number[]>();
   const run = async (spec: CheckerSpec): Promise<CheckResult> => {
     const name = spec.name ?? "?";
     const list = calls.get(name) ?? [];
-    list.push(since());
+    list.push(clock.now());
     calls.set(name, list);
     const outcomes = JSON.parse(spec.type === "MISC_CHECK" ? spec.miscPath : "[]") as Array<boolean | number>;
     const o = outcomes[Math.min(list.length - 1, outcomes.length - 1)]!;
@@ -30,74 +32,81 @@ function fakeRunner() {
   return { run, calls };
 }
 
+/** waits for a condition rather than a fixed time, so a loaded machine only makes a test slower */
+async function until(f: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error("condition not reached");
+    await Bun.sleep(5);
+  }
+}
+
 let sched: CheckScheduler | null = null;
 afterEach(() => {
   sched?.stop();
   sched = null;
 });
 
-function start(run: (s: CheckerSpec) => Promise<CheckResult>) {
+/** A scheduler on a virtual clock with scripted checkers. */
+function start(random = () => 0) {
+  const clock = new VirtualClock();
+  const f = fakeRunner(clock);
   const events: Array<HealthEvent & { t: number }> = [];
-  sched = new CheckScheduler({ onChange: (e) => events.push({ ...e, t: since() }), run, random: () => 0 });
-  return { sched, events };
+  sched = new CheckScheduler({
+    onChange: (e) => events.push({ ...e, t: clock.now() }),
+    run: f.run,
+    random,
+    timers: clock,
+  });
+  return { sched, events, clock, calls: f.calls };
 }
 
 const fast = { delayLoopMs: 40, delayBeforeRetryMs: 10, warmupMs: 0 };
 
-describe("scheduler state rules (keepalived)", () => {
+describe("scheduler state rules (keepalived), on a virtual clock", () => {
   test("non-alpha: starts up, and one failure is enough before the first success", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock, calls } = start();
     sched.add({ rs: "a", checkers: [scripted("c", [false], { ...fast, retry: 3 })] });
     expect(sched.status("a")?.up).toBe(true);
-    await Bun.sleep(25);
-    expect(events.map((e) => e.up)).toEqual([false]);
+    await clock.advance(25);
+    expect(events.map((e) => [e.up, e.t])).toEqual([[false, 0]]);
     expect(events[0]!.reason).toBe("c: fail");
-    expect(f.calls.get("c")!.length).toBe(1);
+    expect(calls.get("c")).toEqual([0]);
   });
 
   test("after a success, down only after `retry` more failures spaced by delay_before_retry", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock, calls } = start();
     // ok, then fail forever; retry 2
     sched.add({ rs: "a", checkers: [scripted("c", [true, false], { ...fast, retry: 2 })] });
-    await Bun.sleep(150);
-    const calls = f.calls.get("c")!;
-    expect(events.length).toBe(1);
-    expect(events[0]!.up).toBe(false);
-    // call 0 ok, call 1 fails (after delay_loop), 2 and 3 are the retries (after delay_before_retry)
-    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(38);
-    expect(calls[2]! - calls[1]!).toBeLessThan(30);
-    expect(calls[3]! - calls[2]!).toBeLessThan(30);
-    expect(events[0]!.t).toBeGreaterThanOrEqual(calls[3]! - 1);
+    await clock.advance(150);
+    // call 0 ok; call 1 fails after delay_loop; 2 and 3 are the retries, delay_before_retry apart;
     // once down, re-checked every delay_loop (no retry cadence)
-    if (calls.length > 4) expect(calls[4]! - calls[3]!).toBeGreaterThanOrEqual(38);
+    expect(calls.get("c")).toEqual([0, 40, 50, 60, 100, 140]);
+    expect(events.map((e) => [e.up, e.t])).toEqual([[false, 60]]);
   });
 
   test("a success between failures resets the count", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock, calls } = start();
     sched.add({
       rs: "a",
       checkers: [scripted("c", [true, false, false, true, false, false, true], { ...fast, retry: 2 })],
     });
-    await Bun.sleep(250);
+    await clock.advance(250);
+    expect(calls.get("c")!.length).toBeGreaterThanOrEqual(7);
     expect(events).toEqual([]);
     expect(sched.status("a")?.up).toBe(true);
   });
 
   test("alpha: starts down, comes up on the first success", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock } = start();
     sched.add({ rs: "a", checkers: [scripted("c", [true], { ...fast, alpha: true })] });
     expect(sched.status("a")?.up).toBe(false);
-    await Bun.sleep(20);
-    expect(events.map((e) => e.up)).toEqual([true]);
+    await clock.advance(20);
+    expect(events.map((e) => [e.up, e.t])).toEqual([[true, 0]]);
   });
 
   test("a real server is up only while all its checkers are up", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock } = start();
     sched.add({
       rs: "a",
       checkers: [
@@ -105,26 +114,37 @@ describe("scheduler state rules (keepalived)", () => {
         scripted("late", [false, false, true], { ...fast, alpha: true, retry: 0 }),
       ],
     });
-    await Bun.sleep(60);
+    await clock.advance(79);
     expect(events).toEqual([]);
-    await Bun.sleep(80);
-    expect(events.map((e) => [e.up, e.reason])).toEqual([[true, "late: ok"]]);
+    await clock.advance(1);
+    expect(events.map((e) => [e.up, e.reason, e.t])).toEqual([[true, "late: ok", 80]]);
   });
 
   test("warmup delays the first check by random * warmup", async () => {
-    const f = fakeRunner();
-    sched = new CheckScheduler({ onChange: () => {}, run: f.run, random: () => 0.5 });
-    const t = since();
+    const { sched, clock, calls } = start(() => 0.5);
     sched.add({ rs: "a", checkers: [scripted("c", [true], { delayLoopMs: 1000, warmupMs: 100 })] });
-    await Bun.sleep(120);
-    const first = f.calls.get("c")![0]! - t;
-    expect(first).toBeGreaterThanOrEqual(48);
-    expect(first).toBeLessThan(90);
+    await clock.advance(49);
+    expect(calls.get("c")).toBeUndefined();
+    await clock.advance(1);
+    expect(calls.get("c")).toEqual([50]);
+  });
+
+  test("MISC_CHECK: the next run is delay_loop after the start of the last one, not its end", async () => {
+    const clock = new VirtualClock();
+    const starts: number[] = [];
+    // each run takes 15 virtual ms
+    const run = (): Promise<CheckResult> => {
+      starts.push(clock.now());
+      return new Promise((r) => clock.set(() => r({ ok: true, reason: "ok", latencyMs: 15 }), 15));
+    };
+    sched = new CheckScheduler({ onChange: () => {}, run, random: () => 0, timers: clock });
+    sched.add({ rs: "a", checkers: [scripted("m", [true], { delayLoopMs: 40, warmupMs: 0 })] });
+    await clock.advance(130);
+    expect(starts).toEqual([0, 40, 80, 120]);
   });
 
   test("misc_dynamic weights: share = weight - configured, back on exit 0, dropped on failure", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock } = start();
     sched.add({
       rs: "a",
       weight: 3,
@@ -132,37 +152,36 @@ describe("scheduler state rules (keepalived)", () => {
         { ...scripted("m", [5, 5, true, 7, false], { ...fast, retry: 0 }), miscDynamic: true } as CheckerSpec,
       ],
     });
-    await Bun.sleep(200);
-    expect(events.map((e) => [e.up, e.weight])).toEqual([
-      [true, 5],
-      [true, 3],
-      [true, 7],
-      [false, 3],
+    await clock.advance(200);
+    expect(events.map((e) => [e.up, e.weight, e.t])).toEqual([
+      [true, 5, 0],
+      [true, 3, 80],
+      [true, 7, 120],
+      [false, 3, 160],
     ]);
   });
 
   test("remove stops further checks and events", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock, calls } = start();
     sched.add({ rs: "a", checkers: [scripted("c", [true, false], { ...fast, retry: 0 })] });
-    await Bun.sleep(10);
+    await clock.advance(10);
     sched.remove("a");
-    const n = f.calls.get("c")!.length;
-    await Bun.sleep(100);
-    expect(f.calls.get("c")!.length).toBe(n);
+    expect(clock.armed).toBe(0);
+    await clock.advance(100);
+    expect(calls.get("c")).toEqual([0]);
     expect(events).toEqual([]);
     expect(sched.status("a")).toBeUndefined();
   });
 
   test("a thousand real servers on one loop", async () => {
-    const f = fakeRunner();
-    const { sched, events } = start(f.run);
+    const { sched, events, clock } = start();
     for (let i = 0; i < 1000; i++)
       sched.add({ rs: `rs${i}`, checkers: [scripted(`c${i}`, [i % 2 === 0], { ...fast })] });
-    await Bun.sleep(100);
+    await clock.advance(100);
     expect(events.length).toBe(500);
-    expect(events.every((e) => !e.up)).toBe(true);
+    expect(events.every((e) => !e.up && e.t === 0)).toBe(true);
     expect(sched.keys().length).toBe(1000);
+    expect(clock.armed).toBe(1000);
   });
 });
 
@@ -187,7 +206,7 @@ describe("scheduler with real checks", () => {
         type: "HTTP_GET",
         conn: loopback(srv.port!, 500),
         urls: [{ path: "/" }],
-        timing: { delayLoopMs: 100, retry: 3, delayBeforeRetryMs: 20, warmupMs: 0 },
+        timing: { delayLoopMs: 400, retry: 3, delayBeforeRetryMs: 20, warmupMs: 0 },
       };
       sched.add({ rs: "web", checkers: [spec] });
       // waits for the hits rather than a fixed time: a loaded machine only makes this slower
@@ -196,10 +215,11 @@ describe("scheduler with real checks", () => {
       expect(events).toEqual([]);
       expect(hits).toBeGreaterThanOrEqual(5);
       // the retries came delay_before_retry apart, the regular checks delay_loop apart
-      expect(hitTimes[1]! - hitTimes[0]!).toBeGreaterThanOrEqual(95);
-      expect(hitTimes[2]! - hitTimes[1]!).toBeLessThan(60);
-      expect(hitTimes[3]! - hitTimes[2]!).toBeLessThan(60);
-      expect(hitTimes[4]! - hitTimes[3]!).toBeLessThan(60);
+      // (400 against 20 ms: wide apart, so that a loaded machine cannot blur the two)
+      expect(hitTimes[1]! - hitTimes[0]!).toBeGreaterThanOrEqual(395);
+      expect(hitTimes[2]! - hitTimes[1]!).toBeLessThan(200);
+      expect(hitTimes[3]! - hitTimes[2]!).toBeLessThan(200);
+      expect(hitTimes[4]! - hitTimes[3]!).toBeLessThan(200);
       sched.stop();
 
       // the same failure pattern with retry 2 takes the server down, and the next success brings it back
@@ -230,15 +250,15 @@ describe("scheduler with real checks", () => {
         },
       ],
     });
-    await Bun.sleep(50);
+    await until(() => (sched?.status("tcp")?.checkers[0]?.hasRun ?? false) && events.length === 0);
     l.stop(true);
-    await Bun.sleep(120);
+    await until(() => events.length > 0);
     expect(events.map((e) => [e.up, e.reason.split(": ")[1]])).toEqual([[false, "ECONNREFUSED"]]);
     const l2 = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
     try {
-      await Bun.sleep(100);
+      await until(() => events.length > 1);
       expect(events.map((e) => e.up)).toEqual([false, true]);
-      expect(events[1]!.latencyMs).toBeLessThan(100);
+      expect(events[1]!.latencyMs).toBeLessThan(200);
     } finally {
       l2.stop(true);
     }
@@ -259,7 +279,8 @@ describe("scheduler with real checks", () => {
         },
       ],
     });
-    await Bun.sleep(300);
+    await until(() => events.length > 0);
+    await Bun.sleep(50);
     expect(events).toEqual([expect.objectContaining({ rs: "m", up: true, weight: 10 })]);
   });
 });
