@@ -14,6 +14,8 @@ export const C = {
   /** batches posted by the worker / handled by the main thread: bounds the queue between them */
   POSTED: 5,
   CONSUMED: 6,
+  /** coalescing window in ms for routine VRRP adverts (0 = deliver at once); see PacketReader.coalesce */
+  HOLD_MS: 7,
   /** watch entries start here: (id, fd, kind) triples */
   TABLE: 8,
 } as const;

@@ -135,6 +135,15 @@ export class PacketReader {
     this.awaitAck(gen);
   }
 
+  /**
+   * Lets the worker hold routine VRRP adverts (non-zero priority) for up to `ms` and deliver them
+   * together; anything else (priority 0, netlink, frames, errors) still goes at once and takes the
+   * held adverts with it. 0 turns it off.
+   */
+  coalesce(ms: number): void {
+    Atomics.store(this.ctl, C.HOLD_MS, Math.max(0, Math.floor(ms)));
+  }
+
   get watching(): number[] {
     return [...this.byFd.keys()];
   }

@@ -5,7 +5,7 @@
 // main thread edits a table in a SharedArrayBuffer, bumps a generation and writes the eventfd
 // (worker.terminate() cannot interrupt a thread blocked in poll()). See reader.ts for the layout.
 import { formatIp } from "../agent/wire/ip.ts";
-import { addressOf, buffer, eventFdDrain, getsockoptInt, lastErrno, libc } from "./libc.ts";
+import { addressOf, buffer, eventFdDrain, getsockoptInt, lastErrno, libc, monotonicNs } from "./libc.ts";
 import {
   C,
   KIND_FRAME,
@@ -49,6 +49,21 @@ const EIO = 5;
 const EPIPE = 32;
 // consecutive error-only wake-ups before an fd is considered broken and dropped from the poll set
 const MAX_ERROR_WAKEUPS = 64;
+// held adverts are posted at once beyond this many (a flood gains nothing from waiting)
+const MAX_HELD = 256;
+
+/**
+ * Whether a datagram may wait for the coalescing window: a VRRP advert with a non-zero priority.
+ * Priority 0 (a master leaving) is acted on within Skew_Time, so it and everything else go at once.
+ * Offsets: IPv4 raw sockets return the IP header, IPv6 ones only the VRRP packet; byte 2 of the
+ * VRRP header is the priority in both versions.
+ */
+function routine(item: WireItem): boolean {
+  if (item.kind === KIND_VRRP6) return item.data.length > 2 && item.data[2] !== 0;
+  if (item.kind !== KIND_VRRP4) return false;
+  const at = (item.data[0]! & 0x0f) * 4 + 2;
+  return item.data.length > at && item.data[at] !== 0;
+}
 
 interface Watch {
   id: number;
@@ -167,6 +182,16 @@ function run(efd: number, ctl: Int32Array): void {
     post({ t: "gone", id: w.id, errno: code, reason });
   };
 
+  // adverts waiting for the coalescing window, and when it closes (CLOCK_MONOTONIC ns)
+  let held: WireItem[] = [];
+  let holdUntil = 0n;
+  const flush = (): void => {
+    if (held.length === 0) return;
+    Atomics.add(ctl, C.POSTED, 1);
+    post({ t: "batch", items: held });
+    held = [];
+  };
+
   // must be set before the first table read: see PacketReader.unwatch
   Atomics.store(ctl, C.READY, 1);
   post({ t: "ready" });
@@ -180,7 +205,16 @@ function run(efd: number, ctl: Int32Array): void {
       if (applyControl()) return;
     }
 
-    const r = sys.poll(polls.buf, polls.count, -1);
+    let timeout = -1;
+    if (held.length > 0) {
+      const left = holdUntil - monotonicNs();
+      if (left <= 0n) {
+        flush();
+        continue;
+      }
+      timeout = Math.ceil(Number(left) / 1e6);
+    }
+    const r = sys.poll(polls.buf, polls.count, timeout);
     if (r < 0) {
       const e = lastErrno();
       if (e === EINTR) continue;
@@ -248,10 +282,16 @@ function run(efd: number, ctl: Int32Array): void {
       if (rev & POLLHUP && !(rev & POLLIN)) drop(w, EPIPE, "POLLHUP");
       else if (++w.errorWakeups >= MAX_ERROR_WAKEUPS) drop(w, w.lastErrno || EIO, "errors on every wake-up");
     }
-    if (items.length > 0) {
-      Atomics.add(ctl, C.POSTED, 1);
-      post({ t: "batch", items });
+    if (items.length === 0) continue;
+    // Coalescing: a backup hears one advert per instance and interval, spread over the interval by the
+    // masters' timers; delivering them in one message wakes the main thread once instead of per advert.
+    const holdMs = Atomics.load(ctl, C.HOLD_MS);
+    for (const it of items) held.push(it);
+    if (holdMs > 0 && held.length < MAX_HELD && items.every(routine)) {
+      if (held.length === items.length) holdUntil = monotonicNs() + BigInt(holdMs) * 1_000_000n;
+      continue;
     }
+    flush();
   }
 
   function decode(

@@ -108,6 +108,10 @@ export class KernelIo implements VrrpIo {
     ps.sendFrame(frame);
   }
 
+  coalesce(ms: number): void {
+    this.reader.coalesce(ms);
+  }
+
   onLinkChange(cb: () => void): void {
     this.linkListeners.push(cb);
   }

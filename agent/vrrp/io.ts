@@ -57,5 +57,7 @@ export interface VrrpIo {
   open(iface: IfaceInfo, family: 4 | 6, src: string, multicast: boolean, onRx: (rx: VrrpRx) => void): VrrpTx;
   sendFrame(ifindex: number, frame: Uint8Array): void;
   onLinkChange(cb: () => void): void;
+  /** May deliver routine adverts (non-zero priority) up to `ms` late, several at once; 0 = never. */
+  coalesce?(ms: number): void;
   close(): Promise<void>;
 }

@@ -497,6 +497,18 @@ class InstanceRunner {
   }
 }
 
+/**
+ * How late routine adverts may be delivered so that one wake-up handles several: a tenth of the
+ * shortest advert interval, at most 100 ms, and none with a single instance (nothing to gather).
+ * A backup then resets its Master_Down timer up to that much later, which moves a takeover at most
+ * that much later; a priority-0 advert is never held. The masters' timers spread their adverts over
+ * the interval, so without this a backup of ten instances wakes several times per interval.
+ */
+export function coalesceWindowMs(advertIntervalsMs: number[]): number {
+  if (advertIntervalsMs.length < 2) return 0;
+  return Math.min(100, Math.floor(Math.min(...advertIntervalsMs) / 10));
+}
+
 /** One VRRP router process: all instances of a config. */
 export class VrrpRuntime {
   readonly instances = new Map<string, InstanceRunner>();
@@ -620,6 +632,7 @@ export class VrrpRuntime {
     for (const s of this.config.vrrpScripts) {
       if (!this.scriptTimers.has(s.name)) this.scheduleScript(s.name, 0);
     }
+    this.io.coalesce?.(coalesceWindowMs([...this.instances.values()].map((r) => r.params.advertIntervalMs)));
   }
 
   private removeInstance(name: string): void {

@@ -352,6 +352,58 @@ describe.skipIf(!isRoot())("ffi on a real kernel", () => {
     expect(p50).toBeLessThan(1);
   }, 40_000);
 
+  test("coalescing: adverts wait for the window and arrive together; priority 0 goes at once", async () => {
+    await a.call("openVrrp", { id: "co", family: 4, multicast: true, src: "192.0.2.1" });
+    // frames go at once and take held adverts along: the IPv6 capture would see the link's MLD chatter
+    await b.call("closeFrames", { id: "ip6" });
+    const stamped = () =>
+      b.take((m) => pkt("m4")(m) && typeof m.lat === "number").map((m) => Number(m.lat) / 1e6);
+    b.take(() => true);
+    try {
+      await b.call("coalesce", { ms: 400 });
+      // three routine adverts 40 ms apart: all wait until 400 ms after the first, then come together
+      await a.call("send", {
+        id: "co",
+        dst: "224.0.0.18",
+        stamp: true,
+        priority: 100,
+        count: 3,
+        intervalMs: 40,
+      });
+      await waitFor(
+        () => b.events.filter((m) => pkt("m4")(m) && typeof m.lat === "number").length >= 3,
+        3000,
+      );
+      const held = stamped();
+      expect(held.length).toBe(3);
+      // each waited for the window opened by the first (minus its later send), never much longer
+      expect(held[0]!).toBeGreaterThanOrEqual(390);
+      expect(held[2]!).toBeGreaterThanOrEqual(held[0]! - 80 - 20);
+      expect(held[2]!).toBeLessThan(held[0]!);
+      // a routine advert opens a window; a priority-0 one arriving inside it is delivered at once
+      // and takes the held one along (a long window here, so that a slow machine cannot blur the two)
+      await b.call("coalesce", { ms: 2000 });
+      await a.call("send", { id: "co", dst: "224.0.0.18", stamp: true, priority: 100 });
+      await Bun.sleep(50);
+      await a.call("send", { id: "co", dst: "224.0.0.18", stamp: true, priority: 0 });
+      await waitFor(
+        () => b.events.filter((m) => pkt("m4")(m) && typeof m.lat === "number").length >= 2,
+        3000,
+      );
+      const urgent = stamped();
+      expect(urgent.length).toBe(2);
+      expect(urgent[0]!).toBeLessThan(1500);
+      expect(urgent[1]!).toBeLessThan(urgent[0]!);
+      // off again: delivered as it comes
+      await b.call("coalesce", { ms: 0 });
+      await a.call("send", { id: "co", dst: "224.0.0.18", stamp: true, priority: 100 });
+      await waitFor(() => b.events.some((m) => pkt("m4")(m) && typeof m.lat === "number"), 3000);
+      expect(stamped()[0]!).toBeLessThan(200);
+    } finally {
+      await b.call("coalesce", { ms: 0 });
+    }
+  });
+
   test("closing a socket after unwatch; a new socket on the same fd number gets only its own packets", async () => {
     await b.call("closeVrrp", { id: "u4" });
     await b.call("openVrrp", { id: "u4b", family: 4, multicast: false, src: "192.0.2.2" });

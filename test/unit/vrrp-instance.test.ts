@@ -13,6 +13,7 @@ import {
   step,
   type VrrpEvent,
 } from "../../agent/vrrp/instance.ts";
+import { coalesceWindowMs } from "../../agent/vrrp/runtime.ts";
 import { formatIp, parseIp } from "../../agent/wire/ip.ts";
 
 const ME = "192.0.2.10";
@@ -816,6 +817,30 @@ describe("simulated network (fast-check)", () => {
         expect(masters(sim).map((n) => n.id)).toEqual([next.id]);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("receive coalescing window (agent/vrrp/runtime.ts)", () => {
+  test("a tenth of the shortest interval, at most 100 ms, none for a single instance", () => {
+    expect(coalesceWindowMs([])).toBe(0);
+    expect(coalesceWindowMs([1000])).toBe(0);
+    expect(coalesceWindowMs([1000, 1000])).toBe(100);
+    expect(coalesceWindowMs([3000, 5000])).toBe(100);
+    expect(coalesceWindowMs([1000, 100])).toBe(10);
+    expect(coalesceWindowMs([10, 1000])).toBe(1);
+  });
+
+  test("always well inside Skew_Time and Master_Down_Interval", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 4095 }), { minLength: 2, maxLength: 20 }), (cs) => {
+        const ms = cs.map((c) => c * 10);
+        const w = coalesceWindowMs(ms);
+        const shortest = Math.min(...ms);
+        // a held advert resets Master_Down (>= 3 intervals) at most a tenth of an interval late
+        expect(w).toBeLessThanOrEqual(shortest / 10);
+        expect(w).toBeLessThanOrEqual(masterDownIntervalMs(3, 255, shortest) / 30);
+      }),
     );
   });
 });
