@@ -7,6 +7,8 @@
 //                                                           contender and run (re-programming after
 //                                                           a flush is slower, so never reuse a VM)
 //   bun bench/ipvs-apply.ts --guest vigil|keepalived        inside the VM (test/vm/run.sh)
+//   bun bench/ipvs-apply.ts --native                        on this host, against the unit tests'
+//                                                           fake kernel: vigil's own CPU per phase
 //
 // Prints one JSON line per measurement ("BENCH {...}") and a summary table. keepalived is timed from
 // its spawn until the last service has all its real servers, observed through IpvsClient (one
@@ -17,8 +19,12 @@
 // picks the batch acknowledgement mode (default: the socket's).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { IpvsTableSync, openIpvs, readTable } from "../agent/lvs/ipvs-client.ts";
+import pino from "pino";
+import type { HealthEvent } from "../agent/check/scheduler.ts";
+import { Config } from "../agent/config/model.ts";
+import { IpvsClient, IpvsTableSync, openIpvs, readTable } from "../agent/lvs/ipvs-client.ts";
 import type { DesiredService } from "../agent/lvs/reconcile.ts";
+import { LvsRuntime, type Scheduler } from "../agent/lvs/runtime.ts";
 import type { ServiceKey } from "../agent/wire/ipvs.ts";
 
 const SERVICES = 1000;
@@ -75,10 +81,18 @@ function cpuMs(): number {
  * diff, batched apply); one weight change on the loaded table (incremental: no read, one op); the
  * same kind of change after resync() (what a reload or the periodic resync costs: full read + diff).
  */
-function applyHere(): void {
+async function applyHere(native: boolean): Promise<void> {
   const desired = table();
   const ack = process.env["VIGIL_BENCH_ACK"];
-  const { client, socket } = openIpvs(ack === "each" || ack === "errors" ? { ackMode: ack } : {});
+  let client: IpvsClient;
+  let socket: { close(): void };
+  if (native) {
+    // no IPVS on this host: the fake kernel of the unit tests stands in (it decodes and answers
+    // every request), so the figures are vigil's own work plus that decoding, without the kernel's
+    const { FakeIpvsKernel } = await import("../test/unit/ipvs-fake-kernel.ts");
+    client = IpvsClient.open(new FakeIpvsKernel());
+    socket = { close() {} };
+  } else ({ client, socket } = openIpvs(ack === "each" || ack === "errors" ? { ackMode: ack } : {}));
   const sync = new IpvsTableSync(client);
   const none = new Set<string>();
   let c = cpuMs();
@@ -115,6 +129,8 @@ function applyHere(): void {
   const cResync = cpuMs() - c;
   if (!full.dumped || full.ops.length !== 1 || full.result.errors.length)
     throw new Error(`resync change: ${full.ops.length} ops, ${full.result.errors[0]}`);
+  // (after the phases above: its adoption puts their six weights back to the config's)
+  const agent = agentPath(client);
   socket.close();
   const r = (x: number) => Math.round(x * 10) / 10;
   emit({
@@ -129,7 +145,86 @@ function applyHere(): void {
     changeCpuMs: changeCpu.map(r),
     changeAfterResyncMs: Math.round(tResync),
     changeAfterResyncCpuMs: Math.round(cResync),
+    ...agent,
   });
+}
+
+/**
+ * The check child's whole path for one health change, on the loaded table: the LVS runtime (the
+ * same 1,000 x 10 as a config, checkers replaced by a scheduler this bench drives) gets a health
+ * event and recomputes, diffs and programs; timed from the event until the kernel has answered.
+ * It starts by adopting the table the phases above left (a restart of the child).
+ */
+function agentPath(client: IpvsClient): Record<string, unknown> {
+  const cfg = Config.parse({
+    virtualServers: table().map((s) => ({
+      address: "addr" in s.key ? s.key.addr : "",
+      port: "port" in s.key ? s.key.port : 0,
+      protocol: "TCP",
+      lbAlgo: "wlc",
+      lbKind: "NAT",
+      realServers: s.dests.map((d) => ({
+        address: d.addr,
+        port: d.port,
+        weight: 1,
+        checkers: [{ type: "TCP_CHECK" }],
+      })),
+    })),
+  });
+  let onChange: ((e: HealthEvent) => void) | null = null;
+  const ids: string[] = [];
+  const scheduler: Scheduler = {
+    add: (d) => void ids.push(d.rs),
+    remove: () => {},
+    stop: () => {},
+    status: () => undefined,
+    keys: () => ids,
+    suspend: () => {},
+  };
+  let pending: (() => void) | null = null;
+  const rt = new LvsRuntime({
+    log: pino({ level: "warn" }),
+    openIpvs: () => client,
+    scheduler: (o) => {
+      onChange = o.onChange;
+      return scheduler;
+    },
+    defer: (fn) => {
+      pending = fn;
+    },
+    hostAddresses: () => [],
+    resyncMs: 0,
+  });
+  let t = performance.now();
+  rt.apply(cfg, 1);
+  const adoptMs = performance.now() - t;
+  const adoptOps = rt.status().lastReconcile?.ops ?? -1;
+  const fire = onChange as ((e: HealthEvent) => void) | null;
+  if (!fire) throw new Error("the runtime made no scheduler");
+  const changes: number[] = [];
+  const cpu: number[] = [];
+  // one real server down, then up again, on services spread over the table
+  for (let k = 0; k < 10; k++) {
+    const rs = ids[(k >> 1) * 1999 + 7]!;
+    const c = cpuMs();
+    t = performance.now();
+    fire({ rs, up: k % 2 === 1, reason: "bench", latencyMs: 0 });
+    const run = pending as (() => void) | null;
+    pending = null;
+    run?.();
+    changes.push(performance.now() - t);
+    cpu.push(cpuMs() - c);
+    const last = rt.status().lastReconcile;
+    if (last?.ops !== 1 || last.errors !== 0) throw new Error(`agent change ${k}: ${JSON.stringify(last)}`);
+  }
+  rt.stop();
+  const r = (x: number) => Math.round(x * 10) / 10;
+  return {
+    agentAdoptMs: Math.round(adoptMs),
+    agentAdoptOps: adoptOps,
+    agentChangeMs: changes.map(r),
+    agentChangeCpuMs: cpu.map(r),
+  };
 }
 
 async function waitFull(startMs: number, timeoutMs: number): Promise<number> {
@@ -284,7 +379,8 @@ async function host(): Promise<void> {
 
 // argv[2] in both forms: `bun file.ts --x` and a compiled binary (argv[1] is its embedded entry)
 const mode = process.argv[2];
-if (mode === "--apply-here") applyHere();
+if (mode === "--apply-here") await applyHere(false);
+else if (mode === "--native") await applyHere(true);
 else if (mode === "--guest") {
   if (process.env["VIGILVM"] !== "1") throw new Error("--guest runs inside the test VM only");
   if (process.argv[3] === "keepalived") await guestKeepalived();

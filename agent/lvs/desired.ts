@@ -290,110 +290,133 @@ export function computeDesired(
   const services: DesiredService[] = [];
   const plans: VsPlan[] = [];
   for (const vs of cfg.virtualServers) {
-    const key = virtualServerKey(vs);
-    const errors: string[] = [];
-    const slots = serviceSlots(cfg, vs, errors);
-
-    const rsStates = vs.realServers.map((rs) => {
-      const id = rsId(vs, rs);
-      const h = health(id) ?? initialHealth(vs, rs);
-      return {
-        rs,
-        id,
-        up: h.up,
-        weight: clampWeight(h.weight ?? configuredWeight(vs, rs)),
-        inhibit: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
-        drained: drained.has(id),
-      };
-    });
-    let weightSum = 0;
-    for (const s of rsStates) if (s.up && !s.drained) weightSum += s.weight;
-    const prev = prevQuorum.get(key);
-    const quorumUp = nextQuorumUp(prev, weightSum, vs.quorum, vs.hysteresis);
-    const sorryActive = vs.sorryServer !== undefined && !quorumUp;
-
-    // dest table of one expanded service, keyed by ADDR:PORT so a sorry server duplicating a real
-    // server replaces it instead of adding the same dest twice
-    const rsPlans: RsPlan[] = rsStates.map((s) => {
-      // with the sorry server serving, alive servers leave the pool like failed ones (inhibit: weight 0)
-      const serving = s.up && !sorryActive;
-      const inTable = serving || s.inhibit;
-      const plan: RsPlan = {
-        id: s.id,
-        key: realServerKey(vs, s.rs),
-        addr: s.rs.address,
-        port: s.rs.port || vs.port || (slots[0]?.port ?? 0),
-        up: s.up,
-        weight: s.weight,
-        inTable,
-        inhibit: s.inhibit,
-      };
-      if (s.drained) plan.drained = true;
-      if (inTable) plan.tableWeight = serving && !s.drained ? s.weight : 0;
-      return plan;
-    });
-
-    for (const slot of slots) {
-      const dests = new Map<string, DesiredDest>();
-      rsStates.forEach((s, i) => {
-        const plan = rsPlans[i]!;
-        if (!plan.inTable) return;
-        const d: DesiredDest = {
-          addr: s.rs.address,
-          port: s.rs.port || vs.port || slot.port,
-          fwd: fwdMethod(s.rs.lvsMethod ?? vs.lbKind),
-          weight: plan.tableWeight ?? 0,
-        };
-        if (s.rs.uthreshold !== undefined) d.upperThreshold = s.rs.uthreshold;
-        if (s.rs.lthreshold !== undefined) d.lowerThreshold = s.rs.lthreshold;
-        dests.set(`${d.addr}|${d.port}`, d);
-      });
-      const ss = vs.sorryServer;
-      if (ss && (sorryActive || vs.sorryServerInhibit)) {
-        const d: DesiredDest = {
-          addr: ss.address,
-          port: ss.port || vs.port || slot.port,
-          fwd: fwdMethod(vs.sorryServerLvsMethod ?? vs.lbKind),
-          weight: sorryActive ? 1 : 0,
-        };
-        const k = `${d.addr}|${d.port}`;
-        // a duplicated real server keeps its own entry while quorum is up
-        if (sorryActive || !dests.has(k)) dests.set(k, d);
-      }
-      const svc: DesiredService = {
-        key: slot.key,
-        sched: vs.lbAlgo,
-        flags: serviceFlags(vs, slot.key),
-        dests: [...dests.values()],
-      };
-      if (vs.persistenceTimeout) {
-        svc.timeout = vs.persistenceTimeout;
-        if (vs.persistenceGranularity !== undefined) {
-          const n = granularityPrefix(vs.persistenceGranularity, slot.key.af);
-          if (n === undefined) errors.push(`persistence_granularity ${vs.persistenceGranularity} is invalid`);
-          else svc.netmask = n;
-        }
-        if (vs.persistenceEngine) svc.peName = vs.persistenceEngine;
-      }
-      services.push(svc);
-    }
-    const plan: VsPlan = {
-      key,
-      services: slots.map((s) => s.key),
-      quorum: vs.quorum,
-      hysteresis: vs.hysteresis,
-      weightSum,
-      quorumUp,
-      quorumChanged: prev !== undefined && prev !== quorumUp,
-      sorryActive,
-      realServers: rsPlans,
-      errors,
-    };
-    const notify = quorumNotification(prev, quorumUp, vs.sorryServer !== undefined);
-    if (notify) plan.quorumNotify = notify;
-    plans.push(plan);
+    const p = planVirtualServer(cfg, vs, health, prevQuorum.get(virtualServerKey(vs)), drained);
+    for (const svc of p.services) services.push(svc);
+    plans.push(p.plan);
   }
   return { services, virtualServers: plans };
+}
+
+/** One virtual server's part of the desired table: its plan and its expanded services. */
+export interface VsPart {
+  plan: VsPlan;
+  services: DesiredService[];
+}
+
+/**
+ * One virtual server's part of computeDesired. It depends only on this virtual server's real servers,
+ * so a health change needs only its own virtual server recomputed (agent/lvs/runtime.ts does that).
+ * `prev` is the virtual server's quorum state from the previous computation.
+ */
+export function planVirtualServer(
+  cfg: Config,
+  vs: VirtualServer,
+  health: HealthOf,
+  prev: boolean | undefined,
+  drained: ReadonlySet<string>,
+): VsPart {
+  const services: DesiredService[] = [];
+  const key = virtualServerKey(vs);
+  const errors: string[] = [];
+  const slots = serviceSlots(cfg, vs, errors);
+
+  const rsStates = vs.realServers.map((rs) => {
+    const id = rsId(vs, rs);
+    const h = health(id) ?? initialHealth(vs, rs);
+    return {
+      rs,
+      id,
+      up: h.up,
+      weight: clampWeight(h.weight ?? configuredWeight(vs, rs)),
+      inhibit: rs.inhibitOnFailure ?? vs.inhibitOnFailure,
+      drained: drained.has(id),
+    };
+  });
+  let weightSum = 0;
+  for (const s of rsStates) if (s.up && !s.drained) weightSum += s.weight;
+  const quorumUp = nextQuorumUp(prev, weightSum, vs.quorum, vs.hysteresis);
+  const sorryActive = vs.sorryServer !== undefined && !quorumUp;
+
+  // dest table of one expanded service, keyed by ADDR:PORT so a sorry server duplicating a real
+  // server replaces it instead of adding the same dest twice
+  const rsPlans: RsPlan[] = rsStates.map((s) => {
+    // with the sorry server serving, alive servers leave the pool like failed ones (inhibit: weight 0)
+    const serving = s.up && !sorryActive;
+    const inTable = serving || s.inhibit;
+    const plan: RsPlan = {
+      id: s.id,
+      key: realServerKey(vs, s.rs),
+      addr: s.rs.address,
+      port: s.rs.port || vs.port || (slots[0]?.port ?? 0),
+      up: s.up,
+      weight: s.weight,
+      inTable,
+      inhibit: s.inhibit,
+    };
+    if (s.drained) plan.drained = true;
+    if (inTable) plan.tableWeight = serving && !s.drained ? s.weight : 0;
+    return plan;
+  });
+
+  for (const slot of slots) {
+    const dests = new Map<string, DesiredDest>();
+    rsStates.forEach((s, i) => {
+      const plan = rsPlans[i]!;
+      if (!plan.inTable) return;
+      const d: DesiredDest = {
+        addr: s.rs.address,
+        port: s.rs.port || vs.port || slot.port,
+        fwd: fwdMethod(s.rs.lvsMethod ?? vs.lbKind),
+        weight: plan.tableWeight ?? 0,
+      };
+      if (s.rs.uthreshold !== undefined) d.upperThreshold = s.rs.uthreshold;
+      if (s.rs.lthreshold !== undefined) d.lowerThreshold = s.rs.lthreshold;
+      dests.set(`${d.addr}|${d.port}`, d);
+    });
+    const ss = vs.sorryServer;
+    if (ss && (sorryActive || vs.sorryServerInhibit)) {
+      const d: DesiredDest = {
+        addr: ss.address,
+        port: ss.port || vs.port || slot.port,
+        fwd: fwdMethod(vs.sorryServerLvsMethod ?? vs.lbKind),
+        weight: sorryActive ? 1 : 0,
+      };
+      const k = `${d.addr}|${d.port}`;
+      // a duplicated real server keeps its own entry while quorum is up
+      if (sorryActive || !dests.has(k)) dests.set(k, d);
+    }
+    const svc: DesiredService = {
+      key: slot.key,
+      sched: vs.lbAlgo,
+      flags: serviceFlags(vs, slot.key),
+      dests: [...dests.values()],
+    };
+    if (vs.persistenceTimeout) {
+      svc.timeout = vs.persistenceTimeout;
+      if (vs.persistenceGranularity !== undefined) {
+        const n = granularityPrefix(vs.persistenceGranularity, slot.key.af);
+        if (n === undefined) errors.push(`persistence_granularity ${vs.persistenceGranularity} is invalid`);
+        else svc.netmask = n;
+      }
+      if (vs.persistenceEngine) svc.peName = vs.persistenceEngine;
+    }
+    services.push(svc);
+  }
+  const plan: VsPlan = {
+    key,
+    services: slots.map((s) => s.key),
+    quorum: vs.quorum,
+    hysteresis: vs.hysteresis,
+    weightSum,
+    quorumUp,
+    quorumChanged: prev !== undefined && prev !== quorumUp,
+    sorryActive,
+    realServers: rsPlans,
+    errors,
+  };
+  const notify = quorumNotification(prev, quorumUp, vs.sorryServer !== undefined);
+  if (notify) plan.quorumNotify = notify;
+  return { plan, services };
 }
 
 /** The quorum states of a computation, to pass as `prevQuorum` next time. */

@@ -35,16 +35,17 @@ import type { Logger } from "../observe/log.ts";
 import { spawnNotify, splitCommand } from "../vrrp/scripts.ts";
 import { destKeyString, serviceKeyString } from "../wire/ipvs.ts";
 import {
-  computeDesired,
   configuredWeight,
   type DesiredTable,
-  quorumStates,
+  planVirtualServer,
   type RsHealth,
   rsId,
+  type VsPart,
+  type VsPlan,
 } from "./desired.ts";
 import { type HostAddress, haSuspendActive, haSuspendChanges } from "./ha-suspend.ts";
 import { type IpvsClient, IpvsError, IpvsTableSync, openIpvs } from "./ipvs-client.ts";
-import type { IpvsOp, KernelService } from "./reconcile.ts";
+import type { DesiredService, IpvsOp } from "./reconcile.ts";
 
 /** Ops by kind, for logs: `del` > 0 after a restart would mean the adopt-without-flush promise broke. */
 function opCounts(ops: readonly IpvsOp[]): { ops: number; add: number; edit: number; del: number } {
@@ -163,6 +164,7 @@ export type LvsStatus = {
 
 interface RsEntry {
   vs: VirtualServer;
+  vsKey: string;
   rsKey: string;
   notifyUp?: string;
   notifyDown?: string;
@@ -182,7 +184,12 @@ export class LvsRuntime {
   private quorum = new Map<string, boolean>();
   private owned = new Set<string>();
   private table: DesiredTable | null = null;
-  private kernel: KernelService[] = [];
+  /** each virtual server's part of `table`, by virtualServerKey, reused while nothing of it changed */
+  private parts = new Map<string, VsPart>();
+  /** virtual servers whose part must be recomputed (a health change, a drain); "all" after a reload */
+  private dirty: Set<string> | "all" = "all";
+  /** the config's virtual servers with their keys, in config order */
+  private vsList: { vs: VirtualServer; key: string }[] = [];
   /** the kernel programmer: knows what it applied, so a change costs only its own ops */
   private sync: IpvsTableSync | null = null;
   /** the config generation the last sync ran for (a new one re-reads the kernel) */
@@ -258,10 +265,12 @@ export class LvsRuntime {
     const seen = new Set<string>();
     const stats = { added: 0, changed: 0, removed: 0, kept: 0 };
     const index = new Map<string, RsEntry>();
-    for (const vs of cfg.virtualServers) {
+    this.vsList = cfg.virtualServers.map((vs) => ({ vs, key: virtualServerKey(vs) }));
+    this.dirty = "all";
+    for (const { vs, key: vsKey } of this.vsList) {
       for (const rs of vs.realServers) {
         const id = rsId(vs, rs);
-        const entry: RsEntry = { vs, rsKey: realServerKey(vs, rs) };
+        const entry: RsEntry = { vs, vsKey, rsKey: realServerKey(vs, rs) };
         if (rs.notifyUp) entry.notifyUp = rs.notifyUp;
         if (rs.notifyDown) entry.notifyDown = rs.notifyDown;
         index.set(id, entry);
@@ -387,6 +396,7 @@ export class LvsRuntime {
    */
   setDrained(ids: Iterable<string>): void {
     this.drained = new Set(ids);
+    this.dirty = "all";
     if (this.cfg && !this.stopped) this.reconcileNow();
   }
 
@@ -410,7 +420,9 @@ export class LvsRuntime {
 
   status(): LvsStatus {
     const kernelDests = new Map<string, Map<string, number>>();
-    for (const k of this.kernel) {
+    // what the sync applied (or read after a refusal); asked for here, not per reconcile: it is a copy
+    const kernel = this.client && this.sync?.client === this.client ? this.sync.kernelView() : [];
+    for (const k of kernel) {
       const m = new Map<string, number>();
       for (const d of k.dests) m.set(destKeyString(d), d.weight);
       kernelDests.set(serviceKeyString(k.service.key), m);
@@ -515,9 +527,10 @@ export class LvsRuntime {
   private onHealth(e: HealthEvent): void {
     if (this.stopped) return;
     const prev = this.health.get(e.rs);
+    const entry = this.rsIndex.get(e.rs);
     const wasUp = prev
       ? prev.up
-      : (this.table?.virtualServers.flatMap((v) => v.realServers).find((r) => r.id === e.rs)?.up ?? true);
+      : (this.parts.get(entry?.vsKey ?? "")?.plan.realServers.find((r) => r.id === e.rs)?.up ?? true);
     const h: RsHealth = { up: e.up };
     if (e.weight !== undefined) h.weight = e.weight;
     this.health.set(e.rs, h);
@@ -525,7 +538,10 @@ export class LvsRuntime {
       { rs: e.rs, up: e.up, weight: e.weight, reason: e.reason },
       e.up ? "real server up" : "real server down",
     );
-    const entry = this.rsIndex.get(e.rs);
+    if (this.dirty !== "all") {
+      if (entry) this.dirty.add(entry.vsKey);
+      else this.dirty = "all";
+    }
     if (wasUp !== e.up) {
       const cmd = e.up ? entry?.notifyUp : entry?.notifyDown;
       if (cmd) this.runScript(cmd, `${e.up ? "notify_up" : "notify_down"} ${e.rs}`);
@@ -565,10 +581,8 @@ export class LvsRuntime {
   reconcileNow(): void {
     const cfg = this.cfg;
     if (!cfg) return;
-    const table = computeDesired(cfg, (id) => this.health.get(id), this.quorum, this.drained);
-    this.table = table;
-    this.quorum = quorumStates(table);
-    for (const plan of table.virtualServers) {
+    const table = this.computeTable(cfg);
+    for (const plan of table.fresh) {
       const n = plan.quorumNotify;
       if (!n) continue;
       const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === plan.key);
@@ -590,6 +604,41 @@ export class LvsRuntime {
     const client = this.client;
     if (client) this.program(client, table);
     this.deps.onUpdate?.();
+  }
+
+  /**
+   * The desired table, recomputing only the virtual servers marked dirty: a health change costs its own
+   * virtual server, not the thousand others. Reused parts keep their objects, which is also what
+   * lets the kernel sync skip them by identity. `fresh` lists the plans computed now (their quorum
+   * transitions are this computation's).
+   */
+  private computeTable(cfg: Config): DesiredTable & { fresh: VsPlan[] } {
+    const healthOf = (id: string) => this.health.get(id);
+    const fresh: VsPlan[] = [];
+    const services: DesiredService[] = [];
+    const plans: VsPlan[] = [];
+    const parts = new Map<string, VsPart>();
+    for (const { vs, key } of this.vsList) {
+      let part = this.dirty === "all" || this.dirty.has(key) ? undefined : this.parts.get(key);
+      let plan: VsPlan;
+      if (part) plan = part.plan;
+      else {
+        const p = planVirtualServer(cfg, vs, healthOf, this.quorum.get(key), this.drained);
+        plan = p.plan;
+        fresh.push(plan);
+        this.quorum.set(key, plan.quorumUp);
+        // what is kept for later computations carries no transition of its own
+        const { quorumNotify: _n, ...rest } = plan;
+        part = { plan: { ...rest, quorumChanged: false }, services: p.services };
+      }
+      parts.set(key, part);
+      plans.push(plan);
+      for (const svc of part.services) services.push(svc);
+    }
+    this.parts = parts;
+    this.dirty = new Set();
+    this.table = { services, virtualServers: plans };
+    return { ...this.table, fresh };
   }
 
   private program(client: IpvsClient, table: DesiredTable): void {
@@ -640,7 +689,6 @@ export class LvsRuntime {
           { ...opCounts(ops), applied: res.applied, errors: res.errors.length, dumped },
           "IPVS reconciled",
         );
-      this.kernel = sync.kernelView();
       // after a clean apply the stale services are gone: owned is this config's services again; after
       // a failure the old ones stay owned so the next reconcile retries their removal
       this.owned =

@@ -229,10 +229,21 @@ export function addrFamily(addr: string): Family | undefined {
 }
 
 /** Canonical text of a key ("tcp 192.0.2.1:80", "tcp [2001:db8::1]:80", "fwmark 7 v4"): map key and name in errors. */
+// Names are asked for the same key objects on every reconcile and status (a thousand services each
+// time); remembering them per object saves re-parsing the address. Keys are never mutated.
+const keyNames = new WeakMap<ServiceKey, string>();
+
 export function serviceKeyString(k: ServiceKey): string {
-  if (isFwmarkKey(k)) return `fwmark ${k.fwmark} v${k.af}`;
-  const a = addrInfo(k.addr)?.text ?? k.addr;
-  return k.af === 6 ? `${k.protocol} [${a}]:${k.port}` : `${k.protocol} ${a}:${k.port}`;
+  let name = keyNames.get(k);
+  if (name === undefined) {
+    if (isFwmarkKey(k)) name = `fwmark ${k.fwmark} v${k.af}`;
+    else {
+      const a = addrInfo(k.addr)?.text ?? k.addr;
+      name = k.af === 6 ? `${k.protocol} [${a}]:${k.port}` : `${k.protocol} ${a}:${k.port}`;
+    }
+    keyNames.set(k, name);
+  }
+  return name;
 }
 
 export function destKeyString(d: DestKey): string {

@@ -2,11 +2,14 @@
 // changes reach the kernel (debounced), kernel refusals stay with their service, reloads keep the
 // health of unchanged servers, scripts run on transitions, no IPVS is a reported state, not a crash.
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import pino from "pino";
+import type { HealthEvent, SchedulerOptions } from "../../agent/check/scheduler.ts";
 import type { CheckerSpec, CheckResult } from "../../agent/check/types.ts";
 import { Config, type ConfigInput } from "../../agent/config/model.ts";
+import { computeDesired, quorumStates, type RsHealth } from "../../agent/lvs/desired.ts";
 import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
-import { LvsRuntime, type LvsRuntimeDeps } from "../../agent/lvs/runtime.ts";
+import { LvsRuntime, type LvsRuntimeDeps, type Scheduler } from "../../agent/lvs/runtime.ts";
 import {
   IPVS_CMD_DEL_DEST,
   IPVS_CMD_DEL_SERVICE,
@@ -250,6 +253,121 @@ describe("incremental programming", () => {
     expect(table(kernel)).toEqual([`${RS1}:80=1`]);
     expect(h.rt.status().virtualServers[0]).toMatchObject({ inKernel: true });
     h.rt.stop();
+  });
+});
+
+describe("incremental desired table", () => {
+  // five virtual servers that exercise every rule that couples the real servers of one: quorum with
+  // hysteresis, a sorry server (also duplicating a real server), inhibit_on_failure, dynamic weights
+  const rsOf = (n: number) =>
+    Array.from({ length: 4 }, (_, i) => ({
+      address: `198.51.100.${n * 10 + i + 1}`,
+      port: 80,
+      weight: i + 1,
+      checkers: [CHECK],
+    }));
+  const vs = { port: 80, protocol: "TCP", lbAlgo: "rr", lbKind: "NAT" } as const;
+  const big = Config.parse({
+    virtualServers: [
+      { ...vs, address: "192.0.2.1", realServers: rsOf(0) },
+      {
+        ...vs,
+        address: "192.0.2.2",
+        quorum: 5,
+        hysteresis: 2,
+        realServers: rsOf(1),
+        sorryServer: { address: SORRY, port: 80 },
+      },
+      { ...vs, address: "192.0.2.3", inhibitOnFailure: true, realServers: rsOf(2) },
+      {
+        ...vs,
+        address: "192.0.2.4",
+        quorum: 3,
+        realServers: rsOf(3),
+        sorryServer: { address: "198.51.100.31", port: 80 },
+        sorryServerInhibit: true,
+      },
+      {
+        ...vs,
+        address: "192.0.2.5",
+        port: 443,
+        protocol: "UDP",
+        lbAlgo: "wrr",
+        quorum: 2,
+        hysteresis: 1,
+        realServers: rsOf(4),
+      },
+    ],
+  });
+
+  test("after any sequence of health changes and drains it equals a computation from scratch", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({
+              vs: fc.nat(4),
+              rs: fc.nat(3),
+              up: fc.boolean(),
+              weight: fc.option(fc.nat(20), { nil: undefined }),
+            }),
+            fc.record({ drain: fc.uniqueArray(fc.tuple(fc.nat(4), fc.nat(3)), { maxLength: 3 }) }),
+          ),
+          { maxLength: 25 },
+        ),
+        (steps) => {
+          let onChange: ((e: HealthEvent) => void) | null = null;
+          const ids: string[] = [];
+          const sched: Scheduler = {
+            add: (d) => void ids.push(d.rs),
+            remove: () => {},
+            stop: () => {},
+            status: () => undefined,
+            keys: () => ids,
+            suspend: () => {},
+          };
+          let pending: (() => void) | null = null;
+          const rt = new LvsRuntime({
+            log: pino({ level: "silent" }),
+            openIpvs: () => IpvsClient.open(new FakeIpvsKernel()),
+            scheduler: (o: SchedulerOptions) => {
+              onChange = o.onChange;
+              return sched;
+            },
+            defer: (fn) => {
+              pending = fn;
+            },
+            notify: () => {},
+            hostAddresses: () => [],
+            resyncMs: 0,
+          });
+          rt.apply(big, 1);
+          // the reference: every virtual server recomputed every time, quorum carried over
+          const health = new Map<string, RsHealth>();
+          let drained = new Set<string>();
+          let quorum = quorumStates(computeDesired(big, () => undefined));
+          const idOf = (vs: number, rs: number) => ids[vs * 4 + rs]!;
+          for (const st of steps) {
+            if ("drain" in st) {
+              drained = new Set(st.drain.map(([v, r]) => idOf(v, r)));
+              rt.setDrained(drained);
+            } else {
+              const e: HealthEvent = { rs: idOf(st.vs, st.rs), up: st.up, reason: "x", latencyMs: 0 };
+              if (st.weight !== undefined) e.weight = st.weight;
+              (onChange as ((e: HealthEvent) => void) | null)?.(e);
+              (pending as (() => void) | null)?.();
+              pending = null;
+              health.set(e.rs, e.weight === undefined ? { up: e.up } : { up: e.up, weight: e.weight });
+            }
+            const want = computeDesired(big, (id) => health.get(id), quorum, drained);
+            quorum = quorumStates(want);
+            expect(rt.desired()).toEqual(want);
+          }
+          rt.stop();
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
 
