@@ -525,13 +525,28 @@ export const VirtualServerGroup = z.object({
 export type VirtualServerGroup = z.infer<typeof VirtualServerGroup>;
 
 /** What identifies a virtual server: `ADDR:PORT/PROTO` (v6 in brackets), `fwmark N`, `group NAME`. */
-export function virtualServerKey(vs: {
+export function virtualServerKey(vs: VsKeyFields): string {
+  // asked for ten thousand times per table computation (every real server's id starts with it);
+  // parsed configs are never mutated, so one string per object
+  let key = vsKeys.get(vs);
+  if (key === undefined) {
+    key = vsKeyOf(vs);
+    vsKeys.set(vs, key);
+  }
+  return key;
+}
+
+interface VsKeyFields {
   address?: string;
   port?: number;
   protocol?: string;
   fwmark?: number;
   group?: string;
-}): string {
+}
+
+const vsKeys = new WeakMap<VsKeyFields, string>();
+
+function vsKeyOf(vs: VsKeyFields): string {
   if (vs.group !== undefined) return `group ${vs.group}`;
   if (vs.fwmark !== undefined) return `fwmark ${vs.fwmark}`;
   const a = vs.address ?? "?";

@@ -190,6 +190,7 @@ export class LvsRuntime {
   private dirty: Set<string> | "all" = "all";
   /** the config's virtual servers with their keys, in config order */
   private vsList: { vs: VirtualServer; key: string }[] = [];
+  private vsByKey = new Map<string, VirtualServer>();
   /** the kernel programmer: knows what it applied, so a change costs only its own ops */
   private sync: IpvsTableSync | null = null;
   /** the config generation the last sync ran for (a new one re-reads the kernel) */
@@ -259,13 +260,14 @@ export class LvsRuntime {
     generation = this.generation + 1,
   ): { added: number; changed: number; removed: number; kept: number } {
     if (this.stopped) throw new Error("LVS runtime stopped");
-    const prevCfg = this.cfg;
     this.cfg = cfg;
     this.generation = generation;
     const seen = new Set<string>();
     const stats = { added: 0, changed: 0, removed: 0, kept: 0 };
     const index = new Map<string, RsEntry>();
     this.vsList = cfg.virtualServers.map((vs) => ({ vs, key: virtualServerKey(vs) }));
+    const prevByKey = this.vsByKey;
+    this.vsByKey = new Map(this.vsList.map(({ vs, key }) => [key, vs]));
     this.dirty = "all";
     for (const { vs, key: vsKey } of this.vsList) {
       for (const rs of vs.realServers) {
@@ -308,14 +310,13 @@ export class LvsRuntime {
       this.checkTotals.delete(id);
       stats.removed++;
     }
-    this.notifyRemoved(prevCfg, removedIds, new Set(cfg.virtualServers.map(virtualServerKey)));
+    this.notifyRemoved(prevByKey, removedIds);
     this.rsIndex = index;
     this.haSuspend(true);
     // services of the previous config stay owned for this reconcile so that removed ones get deleted
     for (const s of this.table?.services ?? []) this.owned.add(serviceKeyString(s.key));
     // a virtual server that left the config forgets its quorum state (it starts over if it comes back)
-    const vsKeys = new Set(cfg.virtualServers.map(virtualServerKey));
-    for (const k of [...this.quorum.keys()]) if (!vsKeys.has(k)) this.quorum.delete(k);
+    for (const k of [...this.quorum.keys()]) if (!this.vsByKey.has(k)) this.quorum.delete(k);
     if (!this.client) this.tryOpen();
     this.reconcileNow();
     return stats;
@@ -328,7 +329,7 @@ export class LvsRuntime {
    * was up. A real server removed from a virtual server that stays gets its quorum recomputed by the
    * next computation like any other change.
    */
-  private notifyRemoved(prevCfg: Config | null, removedIds: string[], vsKeys: Set<string>): void {
+  private notifyRemoved(prevByKey: ReadonlyMap<string, VirtualServer>, removedIds: string[]): void {
     const plans = this.table?.virtualServers ?? [];
     if (removedIds.length > 0) {
       const removed = new Set(removedIds);
@@ -339,8 +340,8 @@ export class LvsRuntime {
         }
     }
     for (const plan of plans) {
-      if (vsKeys.has(plan.key) || !plan.quorumUp) continue;
-      const cmd = prevCfg?.virtualServers.find((v) => virtualServerKey(v) === plan.key)?.quorumDown;
+      if (this.vsByKey.has(plan.key) || !plan.quorumUp) continue;
+      const cmd = prevByKey.get(plan.key)?.quorumDown;
       if (cmd) this.runScript(cmd, `quorum_down ${plan.key} (removed)`);
     }
   }
@@ -377,7 +378,7 @@ export class LvsRuntime {
     this.haActive = next;
     for (const [key, active] of next) {
       if (!all && !changed.has(key)) continue;
-      const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === key);
+      const vs = this.vsByKey.get(key);
       if (!vs) continue;
       // a reload re-applies every state (new checkers start enabled) but logs only what changed
       if (changed.has(key))
@@ -408,7 +409,7 @@ export class LvsRuntime {
     this.scheduler.stop();
     const plans = this.table?.virtualServers ?? [];
     for (const plan of plans) {
-      const vs = this.cfg?.virtualServers.find((v) => virtualServerKey(v) === plan.key);
+      const vs = this.vsByKey.get(plan.key);
       if (!vs?.omega) continue;
       for (const r of plan.realServers) {
         const cmd = this.rsIndex.get(r.id)?.notifyDown;
@@ -585,7 +586,7 @@ export class LvsRuntime {
     for (const plan of table.fresh) {
       const n = plan.quorumNotify;
       if (!n) continue;
-      const vs = cfg.virtualServers.find((v) => virtualServerKey(v) === plan.key);
+      const vs = this.vsByKey.get(plan.key);
       this.deps.log.info(
         { vs: plan.key, weightSum: plan.weightSum, quorum: plan.quorum, hysteresis: plan.hysteresis },
         n.up ? "gained quorum" : n.starting ? "starting with quorum down" : "lost quorum",

@@ -1,6 +1,7 @@
 // Reload decisions: which instances keep their state across a config change.
 import { describe, expect, test } from "bun:test";
-import { diffInstances } from "../../agent/config/diff.ts";
+import fc from "fast-check";
+import { diffInstances, stableJson } from "../../agent/config/diff.ts";
 import { parseConfigText } from "../../agent/config/load.ts";
 import type { Config } from "../../agent/config/model.ts";
 
@@ -82,5 +83,60 @@ describe("diffInstances", () => {
   test("a global setting every instance inherits restarts all of them", () => {
     const d = diffInstances(load(base()), load(`global_defs {\n  vrrp_garp_master_repeat 3\n}\n${base()}`));
     expect(d.changed.sort()).toEqual(["A", "B"]);
+  });
+});
+
+describe("stableJson", () => {
+  /** the definition: JSON.stringify with every object's keys sorted and loc/locs left out */
+  const reference = (v: unknown): string =>
+    JSON.stringify(v, (key, value: unknown) => {
+      if (key === "loc" || key === "locs") return undefined;
+      if (value && typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array)) {
+        const o = value as Record<string, unknown>;
+        return Object.fromEntries(
+          Object.keys(o)
+            .sort()
+            .map((k) => [k, o[k]]),
+        );
+      }
+      return value;
+    }) ?? "null";
+
+  test("equals the sorted-keys JSON.stringify on any JSON-like value", () => {
+    // (integer-like keys left out: a plain object lists them first whatever the insertion order, so the
+    // reference does not sort them; config keys are names)
+    const key = fc.oneof(
+      fc.string({ maxLength: 4 }).filter((k) => !/^(0|[1-9]\d*)$/.test(k)),
+      fc.constantFrom("loc", "locs", "a", "b", "__proto__x"),
+    );
+    const leaf = fc.oneof(
+      fc.string(),
+      fc.double(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.uint8Array({ maxLength: 4 }),
+    );
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof(
+        { depthSize: "small" },
+        leaf,
+        fc.array(tie("v"), { maxLength: 4 }),
+        fc.dictionary(key, tie("v"), { maxKeys: 5 }),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(stableJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test("key order does not matter; source positions do not count", () => {
+    expect(stableJson({ b: 1, a: [{ y: 2, x: 1, loc: { line: 3 } }] })).toBe(
+      stableJson({ a: [{ x: 1, y: 2, locs: { x: 9 } }], b: 1 }),
+    );
   });
 });
