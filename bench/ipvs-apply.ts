@@ -19,13 +19,11 @@
 // picks the batch acknowledgement mode (default: the socket's).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import pino from "pino";
-import type { HealthEvent } from "../agent/check/scheduler.ts";
 import { Config } from "../agent/config/model.ts";
 import { IpvsClient, IpvsTableSync, openIpvs, readTable } from "../agent/lvs/ipvs-client.ts";
 import type { DesiredService } from "../agent/lvs/reconcile.ts";
-import { LvsRuntime, type Scheduler } from "../agent/lvs/runtime.ts";
 import type { ServiceKey } from "../agent/wire/ipvs.ts";
+import { drivenRuntime } from "../test/unit/lvs-driven.ts";
 
 const SERVICES = 1000;
 const REALS = 10;
@@ -171,36 +169,11 @@ function agentPath(client: IpvsClient): Record<string, unknown> {
       })),
     })),
   });
-  let onChange: ((e: HealthEvent) => void) | null = null;
-  const ids: string[] = [];
-  const scheduler: Scheduler = {
-    add: (d) => void ids.push(d.rs),
-    remove: () => {},
-    stop: () => {},
-    status: () => undefined,
-    keys: () => ids,
-    suspend: () => {},
-  };
-  let pending: (() => void) | null = null;
-  const rt = new LvsRuntime({
-    log: pino({ level: "warn" }),
-    openIpvs: () => client,
-    scheduler: (o) => {
-      onChange = o.onChange;
-      return scheduler;
-    },
-    defer: (fn) => {
-      pending = fn;
-    },
-    hostAddresses: () => [],
-    resyncMs: 0,
-  });
+  const { rt, ids, fire } = drivenRuntime(() => client, "warn");
   let t = performance.now();
   rt.apply(cfg, 1);
   const adoptMs = performance.now() - t;
   const adoptOps = rt.status().lastReconcile?.ops ?? -1;
-  const fire = onChange as ((e: HealthEvent) => void) | null;
-  if (!fire) throw new Error("the runtime made no scheduler");
   const changes: number[] = [];
   const cpu: number[] = [];
   // one real server down, then up again, on services spread over the table
@@ -209,9 +182,6 @@ function agentPath(client: IpvsClient): Record<string, unknown> {
     const c = cpuMs();
     t = performance.now();
     fire({ rs, up: k % 2 === 1, reason: "bench", latencyMs: 0 });
-    const run = pending as (() => void) | null;
-    pending = null;
-    run?.();
     changes.push(performance.now() - t);
     cpu.push(cpuMs() - c);
     const last = rt.status().lastReconcile;

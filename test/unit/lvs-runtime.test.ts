@@ -4,12 +4,12 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import pino from "pino";
-import type { HealthEvent, SchedulerOptions } from "../../agent/check/scheduler.ts";
+import type { HealthEvent } from "../../agent/check/scheduler.ts";
 import type { CheckerSpec, CheckResult } from "../../agent/check/types.ts";
 import { Config, type ConfigInput } from "../../agent/config/model.ts";
 import { computeDesired, quorumStates, type RsHealth } from "../../agent/lvs/desired.ts";
 import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
-import { LvsRuntime, type LvsRuntimeDeps, type Scheduler } from "../../agent/lvs/runtime.ts";
+import { LvsRuntime, type LvsRuntimeDeps } from "../../agent/lvs/runtime.ts";
 import {
   IPVS_CMD_DEL_DEST,
   IPVS_CMD_DEL_SERVICE,
@@ -18,6 +18,7 @@ import {
   IPVS_CMD_GET_SERVICE,
 } from "../../agent/wire/ipvs.ts";
 import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
+import { drivenRuntime } from "./lvs-driven.ts";
 
 const RS1 = "198.51.100.1";
 const RS2 = "198.51.100.2";
@@ -316,31 +317,7 @@ describe("incremental desired table", () => {
           { maxLength: 25 },
         ),
         (steps) => {
-          let onChange: ((e: HealthEvent) => void) | null = null;
-          const ids: string[] = [];
-          const sched: Scheduler = {
-            add: (d) => void ids.push(d.rs),
-            remove: () => {},
-            stop: () => {},
-            status: () => undefined,
-            keys: () => ids,
-            suspend: () => {},
-          };
-          let pending: (() => void) | null = null;
-          const rt = new LvsRuntime({
-            log: pino({ level: "silent" }),
-            openIpvs: () => IpvsClient.open(new FakeIpvsKernel()),
-            scheduler: (o: SchedulerOptions) => {
-              onChange = o.onChange;
-              return sched;
-            },
-            defer: (fn) => {
-              pending = fn;
-            },
-            notify: () => {},
-            hostAddresses: () => [],
-            resyncMs: 0,
-          });
+          const { rt, ids, fire } = drivenRuntime(() => IpvsClient.open(new FakeIpvsKernel()));
           rt.apply(big, 1);
           // the reference: every virtual server recomputed every time, quorum carried over
           const health = new Map<string, RsHealth>();
@@ -354,9 +331,7 @@ describe("incremental desired table", () => {
             } else {
               const e: HealthEvent = { rs: idOf(st.vs, st.rs), up: st.up, reason: "x", latencyMs: 0 };
               if (st.weight !== undefined) e.weight = st.weight;
-              (onChange as ((e: HealthEvent) => void) | null)?.(e);
-              (pending as (() => void) | null)?.();
-              pending = null;
+              fire(e);
               health.set(e.rs, e.weight === undefined ? { up: e.up } : { up: e.up, weight: e.weight });
             }
             const want = computeDesired(big, (id) => health.get(id), quorum, drained);
