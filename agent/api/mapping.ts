@@ -330,6 +330,7 @@ export function configToProto(c: Config): pb.Config {
       v3ChecksumAsV2: g.v3ChecksumAsV2,
       checkUnicastSrc: g.checkUnicastSrc,
       dynamicInterfaces: g.dynamicInterfaces,
+      rsInitNotifies: g.rsInitNotifies,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     vrrpInstances: c.vrrpInstances.map(instanceToProto),
@@ -664,6 +665,7 @@ export function configFromProto(c: pb.Config): ConfigInput {
           v3ChecksumAsV2: g.v3ChecksumAsV2,
           checkUnicastSrc: g.checkUnicastSrc,
           dynamicInterfaces: g.dynamicInterfaces,
+          rsInitNotifies: g.rsInitNotifies,
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),

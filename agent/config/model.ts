@@ -58,6 +58,11 @@ export const GlobalDefs = z.object({
    * is a warning at check time instead of an error (the instance stays in FAULT until it exists).
    */
   dynamicInterfaces: z.boolean().default(false),
+  /**
+   * keepalived's rs_init_notifies: a real server that starts up (no checker, or not alpha) runs its
+   * notify_up when it is added, not only on a later down -> up transition
+   */
+  rsInitNotifies: z.boolean().default(false),
   /** keepalived keywords accepted for compatibility but without effect in vigil, for `vigil check` */
   ignored: z.array(z.object({ keyword: z.string(), loc: SourceLoc })).default([]),
   locs: SourceLocs.optional(),

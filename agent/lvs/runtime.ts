@@ -37,6 +37,7 @@ import { destKeyString, serviceKeyString } from "../wire/ipvs.ts";
 import {
   configuredWeight,
   type DesiredTable,
+  initialHealth,
   planVirtualServer,
   type RsHealth,
   rsId,
@@ -265,6 +266,8 @@ export class LvsRuntime {
     const seen = new Set<string>();
     const stats = { added: 0, changed: 0, removed: 0, kept: 0 };
     const index = new Map<string, RsEntry>();
+    /** rs_init_notifies: the notify_up of servers added now that start up */
+    const initNotifies: [string, string][] = [];
     this.vsList = cfg.virtualServers.map((vs) => ({ vs, key: virtualServerKey(vs) }));
     const prevByKey = this.vsByKey;
     this.vsByKey = new Map(this.vsList.map(({ vs, key }) => [key, vs]));
@@ -284,8 +287,11 @@ export class LvsRuntime {
           stats.kept++;
           continue;
         }
-        if (old === undefined) stats.added++;
-        else stats.changed++;
+        if (old === undefined) {
+          stats.added++;
+          if (cfg.globalDefs.rsInitNotifies && rs.notifyUp && initialHealth(vs, rs).up)
+            initNotifies.push([id, rs.notifyUp]);
+        } else stats.changed++;
         this.fingerprints.set(id, fp);
         // new settings mean new checkers: their state starts over (alpha applies again)
         this.health.delete(id);
@@ -312,6 +318,8 @@ export class LvsRuntime {
     }
     this.notifyRemoved(prevByKey, removedIds);
     this.rsIndex = index;
+    // keepalived (init_service_vs) runs these as it adds the dest of a server that starts up
+    for (const [id, cmd] of initNotifies) this.runScript(cmd, `notify_up ${id} (rs_init_notifies)`);
     this.haSuspend(true);
     // services of the previous config stay owned for this reconcile so that removed ones get deleted
     for (const s of this.table?.services ?? []) this.owned.add(serviceKeyString(s.key));

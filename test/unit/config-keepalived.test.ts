@@ -312,6 +312,25 @@ describe("parser -> model", () => {
     });
   });
 
+  test("rs_init_notifies takes keepalived's optional boolean and is not listed as ignored", () => {
+    const conf = (line: string) =>
+      `global_defs {\n ${line}\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n`;
+    for (const [line, want] of [
+      ["rs_init_notifies", true],
+      ["rs_init_notifies true", true],
+      ["rs_init_notifies off", false],
+    ] as const) {
+      const r = text(conf(line));
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      expect(r.config.globalDefs.rsInitNotifies).toBe(want);
+      expect(r.config.globalDefs.ignored.map((i) => i.keyword)).not.toContain("rs_init_notifies");
+    }
+    const none = text(conf(""));
+    expect(none.ok && none.config.globalDefs.rsInitNotifies).toBe(false);
+    const bad = text(conf("rs_init_notifies maybe"));
+    expect(bad.ok).toBe(false);
+  });
+
   test("keepalived's sample with its LVS part loads: VRRP and the virtual server in one model", () => {
     const c = mustLoad(join(FIX, "doc-sample-lvs.conf"));
     expect(c.vrrpInstances.map((i) => i.name)).toEqual(["VI_1"]);

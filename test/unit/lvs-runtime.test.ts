@@ -28,8 +28,9 @@ const VIP = "192.0.2.10";
 const CHECK = { type: "TCP_CHECK" as const, warmup: 0, retry: 0, delayLoop: 0.01, delayBeforeRetry: 0.01 };
 
 type VsIn = NonNullable<ConfigInput["virtualServers"]>[number];
-function cfg(vs: Partial<VsIn> = {}, more: VsIn[] = []): Config {
+function cfg(vs: Partial<VsIn> = {}, more: VsIn[] = [], globalDefs: ConfigInput["globalDefs"] = {}): Config {
   return Config.parse({
+    globalDefs,
     virtualServers: [
       {
         address: VIP,
@@ -431,6 +432,49 @@ describe("notifications as keepalived 2.2.7 makes them (ipwrapper.c)", () => {
     quorumUp: "/bin/qup2",
     realServers: [{ address: RS2, checkers: [CHECK], notifyDown: "/bin/down rs2@8080" }],
   };
+
+  test("rs_init_notifies: notify_up for a server that starts up, at start and when a reload adds it", async () => {
+    const init = { rsInitNotifies: true };
+    const up1 = `/bin/up rs1 | notify_up ${VIP}:80/TCP -> ${RS1}:80 (rs_init_notifies)`;
+    const h = harness();
+    h.rt.apply(cfg({}, [], init), 1);
+    expect(h.scripts).toEqual([up1]);
+    // its checks then pass: no transition, no second notify_up
+    await until(() => h.rt.status().virtualServers[0]!.realServers[0]!.checkers[0]!.hasRun);
+    await sleep(50);
+    expect(h.scripts).toEqual([up1]);
+    // a reload that keeps it does not notify again; one that adds a server notifies that one
+    const added: VsIn = {
+      address: VIP,
+      port: 8080,
+      protocol: "TCP",
+      lbAlgo: "rr",
+      lbKind: "NAT",
+      realServers: [{ address: RS2, notifyUp: "/bin/up rs2@8080" }],
+    };
+    h.rt.apply(cfg({}, [added], init), 2);
+    expect(h.scripts).toEqual([
+      up1,
+      `/bin/up rs2@8080 | notify_up ${VIP}:8080/TCP -> ${RS2}:8080 (rs_init_notifies)`,
+    ]);
+    h.rt.stop();
+
+    // without it (keepalived's default) nothing runs at start
+    const h2 = harness();
+    h2.rt.apply(cfg(), 1);
+    await sleep(50);
+    expect(h2.scripts).toEqual([]);
+    h2.rt.stop();
+  });
+
+  test("rs_init_notifies: an alpha server starts down and is notified on its first success only", async () => {
+    const h = harness();
+    h.rt.apply(cfg({ alpha: true }, [], { rsInitNotifies: true }), 1);
+    expect(h.scripts).toEqual([]);
+    await until(() => h.scripts.length > 0);
+    expect(h.scripts).toEqual([`/bin/up rs1 | notify_up ${VIP}:80/TCP -> ${RS1}:80`]);
+    h.rt.stop();
+  });
 
   test("start-up with enough weight: quorum_up once (gained quorum from the initial down)", async () => {
     const h = harness();

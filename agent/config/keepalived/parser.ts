@@ -175,7 +175,6 @@ const GLOBAL_IGNORED = new Set([
   "lvs_netlink_cmd_rcv_bufs_force",
   "lvs_netlink_monitor_rcv_bufs",
   "lvs_netlink_monitor_rcv_bufs_force",
-  "rs_init_notifies",
   "no_checker_emails",
   "vrrp_rx_bufs_policy",
   "vrrp_rx_bufs_multiplier",
@@ -602,6 +601,14 @@ class Parser {
           g.dynamicInterfaces = true;
           locs["dynamicInterfaces"] = at;
           break;
+        case "rs_init_notifies": {
+          // optional boolean argument, as in keepalived's rs_init_notifies_handler
+          const b = this.bool(n);
+          set("rsInitNotifies", b, (x) => {
+            g.rsInitNotifies = x;
+          });
+          break;
+        }
         default:
           if (GLOBAL_IGNORED.has(kw)) this.ignored(n);
           else if (GLOBAL_UNSUPPORTED.has(kw)) this.unsupported(n);

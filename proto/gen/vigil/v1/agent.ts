@@ -191,7 +191,11 @@ export interface GlobalDefs {
   vrrpStrict?: boolean | undefined;
   v3ChecksumAsV2?: boolean | undefined;
   checkUnicastSrc?: boolean | undefined;
-  dynamicInterfaces?: boolean | undefined;
+  dynamicInterfaces?:
+    | boolean
+    | undefined;
+  /** keepalived's rs_init_notifies: notify_up for real servers that start up */
+  rsInitNotifies?: boolean | undefined;
 }
 
 export interface VrrpScript {
@@ -2084,6 +2088,7 @@ function createBaseGlobalDefs(): GlobalDefs {
     v3ChecksumAsV2: undefined,
     checkUnicastSrc: undefined,
     dynamicInterfaces: undefined,
+    rsInitNotifies: undefined,
   };
 }
 
@@ -2118,6 +2123,9 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     }
     if (message.dynamicInterfaces !== undefined) {
       writer.uint32(80).bool(message.dynamicInterfaces);
+    }
+    if (message.rsInitNotifies !== undefined) {
+      writer.uint32(88).bool(message.rsInitNotifies);
     }
     return writer;
   },
@@ -2215,6 +2223,14 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
             message.dynamicInterfaces = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.rsInitNotifies = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2275,6 +2291,11 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
         : isSet(object.dynamic_interfaces)
         ? globalThis.Boolean(object.dynamic_interfaces)
         : undefined,
+      rsInitNotifies: isSet(object.rsInitNotifies)
+        ? globalThis.Boolean(object.rsInitNotifies)
+        : isSet(object.rs_init_notifies)
+        ? globalThis.Boolean(object.rs_init_notifies)
+        : undefined,
     };
   },
 
@@ -2310,6 +2331,9 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     if (message.dynamicInterfaces !== undefined) {
       obj.dynamicInterfaces = message.dynamicInterfaces;
     }
+    if (message.rsInitNotifies !== undefined) {
+      obj.rsInitNotifies = message.rsInitNotifies;
+    }
     return obj;
   },
 
@@ -2330,6 +2354,7 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     message.v3ChecksumAsV2 = object.v3ChecksumAsV2 ?? undefined;
     message.checkUnicastSrc = object.checkUnicastSrc ?? undefined;
     message.dynamicInterfaces = object.dynamicInterfaces ?? undefined;
+    message.rsInitNotifies = object.rsInitNotifies ?? undefined;
     return message;
   },
 };
