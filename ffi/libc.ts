@@ -31,6 +31,9 @@ const defs = {
   getpid: { args: [], returns: i32 },
   clock_gettime: { args: [i32, p], returns: i32 },
   strerror: { args: [i32], returns: cstring },
+  // (name, struct passwd/group *, buf, buflen, result **): 0 or an errno
+  getpwnam_r: { args: [p, p, p, u64, p], returns: i32 },
+  getgrnam_r: { args: [p, p, p, u64, p], returns: i32 },
   __errno_location: { args: [], returns: p },
 } as const;
 

@@ -65,7 +65,7 @@ function executable(path: string): boolean {
   }
 }
 
-function passwdUserExists(name: string): boolean {
+function systemUserExists(name: string): boolean {
   return systemAccounts().users.has(name);
 }
 
@@ -74,7 +74,7 @@ function envOf(opts: LoadOptions): CheckEnv {
     interfaceExists: opts.interfaceExists ?? sysfsInterfaceExists,
     // an injected interface list is a fake machine: do not mix it with this machine's sysfs
     isLoopback: opts.isLoopback ?? (opts.interfaceExists ? (n) => n === "lo" : sysfsIsLoopback),
-    userExists: opts.userExists ?? passwdUserExists,
+    userExists: opts.userExists ?? systemUserExists,
     commandExists: opts.commandExists ?? executable,
   };
 }

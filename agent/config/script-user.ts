@@ -4,10 +4,11 @@
 // `keepalived_script` when that account exists, else as root. A per-script `user NAME [GROUP]`
 // (vrrp_script, MISC_CHECK) overrides the default.
 //
-// Accounts are read from /etc/passwd and /etc/group, the same source `vigil check` uses to say a user
-// does not exist (accounts known only to NSS modules such as LDAP are not seen; keepalived's
-// getpwnam() would see them).
+// Accounts are looked up through libc (getpwnam_r / getgrnam_r), as keepalived's getpwnam() does, so
+// accounts that only NSS modules know (LDAP, sssd) count; `vigil check` uses the same lookups. Should
+// libc fail, /etc/passwd and /etc/group are read instead.
 import { readFileSync } from "node:fs";
+import { lookupGroup, lookupUser } from "../../ffi/accounts.ts";
 
 export interface Identity {
   user: string;
@@ -15,9 +16,10 @@ export interface Identity {
   gid: number;
 }
 
+/** Lookups by name; a Map is one (tests), the system's accounts another. */
 export interface AccountDb {
-  users: ReadonlyMap<string, { uid: number; gid: number }>;
-  groups: ReadonlyMap<string, number>;
+  users: Pick<ReadonlyMap<string, { uid: number; gid: number }>, "get" | "has">;
+  groups: Pick<ReadonlyMap<string, number>, "get" | "has">;
 }
 
 /** keepalived's default script user, used when script_user is not set and the account exists. */
@@ -95,22 +97,44 @@ export function resolveIdentity(
   return { user, uid: u.uid, gid };
 }
 
-let cached: { db: AccountDb; at: number } | undefined;
+/** Answers kept this long: scripts start often (tracking scripts every interval), but an account
+ * added for a reload should be seen. */
+const CACHE_MS = 10_000;
 
-/**
- * This machine's accounts, re-read at most every 10 s: scripts start often (tracking scripts every
- * interval) and the files rarely change, but an account added for a reload should be seen.
- */
-export function systemAccounts(now = Date.now()): AccountDb {
-  if (cached && now - cached.at < 10_000) return cached.db;
-  const read = (path: string) => {
+/** A lookup by name with answers cached for CACHE_MS, and the files as a fallback when libc fails. */
+function cachedLookup<T>(look: (name: string) => T | null, fromFiles: () => ReadonlyMap<string, T>) {
+  const cache = new Map<string, { v: T | undefined; at: number }>();
+  const get = (name: string): T | undefined => {
+    const now = Date.now();
+    const hit = cache.get(name);
+    if (hit && now - hit.at < CACHE_MS) return hit.v;
+    let v: T | undefined;
     try {
-      return readFileSync(path, "utf8");
+      v = look(name) ?? undefined;
     } catch {
-      return "";
+      v = fromFiles().get(name);
     }
+    if (cache.size > 1024) cache.clear();
+    cache.set(name, { v, at: now });
+    return v;
   };
-  const db = { users: parsePasswd(read("/etc/passwd")), groups: parseGroup(read("/etc/group")) };
-  cached = { db, at: now };
-  return db;
+  return { get, has: (name: string) => get(name) !== undefined };
+}
+
+const readText = (path: string) => {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+};
+
+const system: AccountDb = {
+  users: cachedLookup(lookupUser, () => parsePasswd(readText("/etc/passwd"))),
+  groups: cachedLookup(lookupGroup, () => parseGroup(readText("/etc/group"))),
+};
+
+/** This machine's accounts, as libc's name service sees them. */
+export function systemAccounts(): AccountDb {
+  return system;
 }

@@ -2,7 +2,14 @@
 // precedence (a script's own user, then script_user, then keepalived_script, then root).
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type AccountDb, parseGroup, parsePasswd, resolveIdentity } from "../../agent/config/script-user.ts";
+import {
+  type AccountDb,
+  parseGroup,
+  parsePasswd,
+  resolveIdentity,
+  systemAccounts,
+} from "../../agent/config/script-user.ts";
+import { lookupGroup, lookupUser } from "../../ffi/accounts.ts";
 
 const passwd = [
   "root:x:0:0:root:/root:/bin/bash",
@@ -89,5 +96,31 @@ describe("resolveIdentity", () => {
     expect(resolveIdentity(db(false), {}, { user: "root", group: "ghosts" })).toEqual({
       error: "script group 'ghosts' does not exist",
     });
+  });
+});
+
+describe("system accounts (libc's name service, as keepalived's getpwnam)", () => {
+  const getent = (db: string) => Bun.spawnSync(["getent", db]).stdout.toString();
+
+  test("every account getent lists resolves to the same ids", () => {
+    const users = parsePasswd(getent("passwd"));
+    const groups = parseGroup(getent("group"));
+    expect(users.get("root")).toEqual({ uid: 0, gid: 0 });
+    for (const [name, ids] of users) {
+      expect(lookupUser(name)).toEqual(ids);
+      expect(systemAccounts().users.get(name)).toEqual(ids);
+    }
+    for (const [name, gid] of groups) {
+      expect(lookupGroup(name)).toBe(gid);
+      expect(systemAccounts().groups.get(name)).toBe(gid);
+    }
+  });
+
+  test("unknown and impossible names are not found, never an exception", () => {
+    for (const name of ["vigil-no-such-account-7f3a", "", "a\0b", "x".repeat(5000)]) {
+      expect(lookupUser(name)).toBeNull();
+      expect(lookupGroup(name)).toBeNull();
+      expect(systemAccounts().users.has(name)).toBe(false);
+    }
   });
 });
