@@ -101,3 +101,69 @@ export function parseGuestResults(out: string): GuestResult[] {
   }
   return results;
 }
+
+/** A `bun test` guest file run in one VM boot, its tests reported on the host one by one. */
+export interface GuestSuite {
+  /** what the suite covers, in the failing test's name when the VM cannot boot */
+  what: string;
+  /** the summary line's tag and the guest's "TAG timings (s): {...}" line, when it prints one */
+  tag: string;
+  /** the host test that checks the guest run completed */
+  completion: string;
+  guestFile: string;
+  /** how many guest tests a complete run reports */
+  expected: number;
+  /** per guest test, ms */
+  guestTimeoutMs: number;
+  /** run in a fresh network namespace "lvsdir" (the director: ipvsadm there sees vigil's table) */
+  director?: boolean;
+  /**
+   * build dist/vigil first and hand it to the guest as VIGIL_BIN: vigil runs compiled, as in
+   * production (from source each of its processes would transpile under TCG), and the guest sees this
+   * tree's build through the host's / shared read-only
+   */
+  binary?: boolean;
+  vm: VmOptions;
+}
+
+/** Boots the VM once for a guest suite and registers the host's tests for it. */
+export async function runGuestSuite(s: GuestSuite): Promise<void> {
+  const { expect, test } = await import("bun:test");
+  const unavailable = vmUnavailableReason();
+  if (unavailable) {
+    test(`IPVS test VM boots (${s.what})`, () => {
+      throw new Error(unavailable);
+    });
+    return;
+  }
+  const env: Record<string, string> = { NO_COLOR: "1", FORCE_COLOR: "0", ...s.vm.env };
+  if (s.binary) {
+    const { buildBinary } = await import("../../scripts/build.ts");
+    const { outfile } = await buildBinary({
+      entry: "agent/main.ts",
+      outfile: join(repoRoot, "dist", "vigil"),
+    });
+    env["VIGIL_BIN"] = outfile;
+  }
+  const bunTest = `${process.execPath} test --timeout ${s.guestTimeoutMs} ${s.guestFile}`;
+  const cmd = s.director
+    ? ["sh", "-c", `ip netns add lvsdir && exec ip netns exec lvsdir ${bunTest}`]
+    : bunTest.split(" ");
+  const r = await runInVm(cmd, { ...s.vm, env });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
+  const out = r.output.replace(/\x1b\[[0-9;]*m/g, "");
+  const results = parseGuestResults(out);
+  const timings = new RegExp(`${s.tag} timings \\(s\\): (.*)`).exec(out)?.[1];
+  console.log(
+    `vm: ${s.tag} ${results.filter((x) => x.pass).length}/${results.length} pass, exit ${r.code}, ${r.ms} ms launch to poweroff${timings ? `, steps ${timings}` : ""}`,
+  );
+  test(s.completion, () => {
+    if (r.code !== 0 || results.length !== s.expected) console.log(out);
+    expect({ exit: r.code, guestTests: results.length }).toEqual({ exit: 0, guestTests: s.expected });
+  });
+  for (const g of results) {
+    test(`in VM: ${g.name}`, () => {
+      if (!g.pass) throw new Error(`failed inside the VM:\n${g.detail}`);
+    });
+  }
+}
