@@ -175,8 +175,14 @@ describe("vigil --metrics-listen", () => {
         "-c",
         "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('192.0.2.1',8080))\ns.listen(64)\nwhile True: s.accept()[0].close()",
       ]);
+    // the first check must find it listening: python's start-up can outlast vigil's warmup on a busy host
+    const listening = () =>
+      l
+        .exec(l.node("n1").ns, ["ss", "-Hltn", "sport", "=", ":8080"], { check: false })
+        .stdout.includes("8080");
     let rs = listener();
     helpers.push(rs);
+    expect(await waitFor(listening, 10_000)).toBe(true);
     const vs = `
 virtual_server 192.0.2.200 80 {
   delay_loop 1
