@@ -16,8 +16,10 @@ export const C = {
   CONSUMED: 6,
   /** coalescing window in ms for routine VRRP adverts (0 = deliver at once); see PacketReader.coalesce */
   HOLD_MS: 7,
+  /** adverts the worker holds for the coalescing window right now */
+  HELD: 8,
   /** watch entries start here: (id, fd, kind) triples */
-  TABLE: 8,
+  TABLE: 10,
 } as const;
 
 export const MAX_WATCHES = 256;

@@ -4,7 +4,7 @@
 // Worker location: from source the worker is the file next to this one. In a `bun build --compile`
 // binary it must be an extra entry point (scripts/build.ts adds it, with --root at the repository
 // root) and is addressed by a plain relative string that the binary resolves against /$bunfs/root/.
-import { closeFd, eventFd, eventFdSignal, SysError } from "./libc.ts";
+import { closeFd, eventFd, eventFdSignal, libc, SysError } from "./libc.ts";
 import {
   C,
   CONTROL_BYTES,
@@ -17,6 +17,7 @@ import {
   type WorkerMessage,
 } from "./reader.shared.ts";
 import type { RxPacket } from "./socket.ts";
+import { POLLIN, PollSet } from "./structs.ts";
 
 export type WatchKind = "vrrp4" | "vrrp6" | "netlink" | "frame";
 
@@ -84,6 +85,7 @@ export class PacketReader {
   private readonly efd: number;
   private readonly byFd = new Map<number, Entry>();
   private readonly byId = new Map<number, Entry>();
+  private polls = new PollSet(4);
   private nextId = 1;
   private state: "running" | "closing" | "closed" | "failed" = "running";
   private readonly onError: (err: unknown) => void;
@@ -142,6 +144,25 @@ export class PacketReader {
    */
   coalesce(ms: number): void {
     Atomics.store(this.ctl, C.HOLD_MS, Math.max(0, Math.floor(ms)));
+  }
+
+  /**
+   * True when VRRP datagrams have arrived that the main thread has not handled yet: posted by the
+   * worker and queued behind whatever runs now, held for the coalescing window, or still unread in a
+   * watched VRRP socket (one poll() with no wait). A backup asks this before it takes over: after a
+   * stall of the process its Master_Down timer can run before adverts that arrived in time.
+   */
+  pending(): boolean {
+    if (this.state !== "running") return false;
+    if (Atomics.load(this.ctl, C.POSTED) !== Atomics.load(this.ctl, C.CONSUMED)) return true;
+    if (Atomics.load(this.ctl, C.HELD) > 0) return true;
+    const fds = [...this.byFd.values()].filter((e) => e.kind === "vrrp4" || e.kind === "vrrp6");
+    if (fds.length === 0) return false;
+    if (this.polls.capacity < fds.length) this.polls = new PollSet(fds.length);
+    fds.forEach((e, i) => this.polls.set(i, e.fd, POLLIN));
+    this.polls.count = fds.length;
+    const r = libc().poll(this.polls.buf, fds.length, 0);
+    return r > 0;
   }
 
   get watching(): number[] {

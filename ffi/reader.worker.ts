@@ -187,9 +187,11 @@ function run(efd: number, ctl: Int32Array): void {
   let holdUntil = 0n;
   const flush = (): void => {
     if (held.length === 0) return;
+    // counted as posted before HELD drops, so that PacketReader.pending never sees neither
     Atomics.add(ctl, C.POSTED, 1);
     post({ t: "batch", items: held });
     held = [];
+    Atomics.store(ctl, C.HELD, 0);
   };
 
   // must be set before the first table read: see PacketReader.unwatch
@@ -289,6 +291,7 @@ function run(efd: number, ctl: Int32Array): void {
     for (const it of items) held.push(it);
     if (holdMs > 0 && held.length < MAX_HELD && items.every(routine)) {
       if (held.length === items.length) holdUntil = monotonicNs() + BigInt(holdMs) * 1_000_000n;
+      Atomics.store(ctl, C.HELD, held.length);
       continue;
     }
     flush();

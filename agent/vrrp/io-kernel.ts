@@ -112,6 +112,10 @@ export class KernelIo implements VrrpIo {
     this.reader.coalesce(ms);
   }
 
+  pendingInput(): boolean {
+    return this.reader.pending();
+  }
+
   onLinkChange(cb: () => void): void {
     this.linkListeners.push(cb);
   }

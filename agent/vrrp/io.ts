@@ -59,5 +59,7 @@ export interface VrrpIo {
   onLinkChange(cb: () => void): void;
   /** May deliver routine adverts (non-zero priority) up to `ms` late, several at once; 0 = never. */
   coalesce?(ms: number): void;
+  /** True when received adverts wait to be delivered (see PacketReader.pending). */
+  pendingInput?(): boolean;
   close(): Promise<void>;
 }

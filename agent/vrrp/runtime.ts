@@ -82,6 +82,8 @@ export class Counters {
 class InstanceRunner {
   fsm: InstanceState;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** how often the current Master_Down expiry waited for pending input (see onTimer) */
+  private deferrals = 0;
   private announceTimers: ReturnType<typeof setTimeout>[] = [];
   private refreshTimer: ReturnType<typeof setInterval> | null = null;
   readonly counters = new Counters();
@@ -184,7 +186,28 @@ class InstanceRunner {
     if (d === null) return;
     // ceil so that the tick never runs before the deadline and spins
     const wait = Math.max(0, Math.ceil(d - monotonic()));
-    this.timer = setTimeout(() => this.dispatch({ type: "tick" }), wait);
+    this.deferrals = 0;
+    this.timer = setTimeout(() => this.onTimer(), wait);
+  }
+
+  /**
+   * A backup whose Master_Down timer expires first lets adverts that already arrived be handled:
+   * after the process was starved of CPU the timer can run before the datagrams queued behind it,
+   * and taking over then would put the VIPs on two masters for nothing. Bounded to
+   * MAX_TAKEOVER_DEFERRALS ms, so a flood of other traffic cannot hold a takeover back.
+   */
+  private onTimer(): void {
+    this.timer = null;
+    if (
+      this.fsm.state === "BACKUP" &&
+      this.deferrals < MAX_TAKEOVER_DEFERRALS &&
+      this.rt.io.pendingInput?.() === true
+    ) {
+      this.deferrals++;
+      this.timer = setTimeout(() => this.onTimer(), 1);
+      return;
+    }
+    this.dispatch({ type: "tick" });
   }
 
   private apply(a: Action): void {
@@ -496,6 +519,9 @@ class InstanceRunner {
     this.stopAnnounce();
   }
 }
+
+/** At most this many 1 ms waits for pending input before a backup takes over (see onTimer). */
+const MAX_TAKEOVER_DEFERRALS = 20;
 
 /**
  * How late routine adverts may be delivered so that one wake-up handles several: a tenth of the

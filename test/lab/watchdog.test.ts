@@ -521,6 +521,27 @@ describe("watchdog on a real kernel (dist/vigil)", () => {
     expect(a2.running).toBe(true);
   });
 
+  test("a backup whose VRRP child was stopped past Master_Down handles the adverts that arrived before it takes over", async () => {
+    // SIGSTOP freezes the backup's VRRP child (both threads) while the master keeps advertising into its
+    // socket; on SIGCONT its Master_Down timer has long expired, and the adverts wait unread. Taking
+    // over then would put the VIP on two nodes; the backup must read them first and stay backup.
+    const l = twoNodes("obswdstall");
+    const { a2, w1, w2 } = await electedPair(l);
+    const [vrrp2] = roleChildren(a2.pid!, "vrrp");
+    expect(vrrp2).toBeDefined();
+    for (let round = 0; round < 5; round++) {
+      const t0 = nowMs();
+      const from = a2.lines.length;
+      process.kill(vrrp2!, "SIGSTOP");
+      await sleep(3 * INTERVAL_MS + 600); // past Master_Down_Interval (3 x 200 ms + skew 122 ms)
+      process.kill(vrrp2!, "SIGCONT");
+      await sleep(3 * INTERVAL_MS);
+      expect(transitionsSince(a2, from)).toEqual([]);
+      expect(w2.changes(VIP, "nl", t0)).toEqual([]);
+      expect(w1.held(VIP) && !w2.held(VIP)).toBe(true);
+    }
+  });
+
   test("kill -9 of the watchdog: its children exit within 1 s and nothing of vigil remains", async () => {
     const l = twoNodes("obswdw");
     // with a virtual server, so that both children (vrrp and check) are orphaned
