@@ -159,7 +159,7 @@ export class PacketReader {
     const fds = [...this.byFd.values()].filter((e) => e.kind === "vrrp4" || e.kind === "vrrp6");
     if (fds.length === 0) return false;
     if (this.polls.capacity < fds.length) this.polls = new PollSet(fds.length);
-    fds.forEach((e, i) => this.polls.set(i, e.fd, POLLIN));
+    for (const [i, e] of fds.entries()) this.polls.set(i, e.fd, POLLIN);
     this.polls.count = fds.length;
     const r = libc().poll(this.polls.buf, fds.length, 0);
     return r > 0;
