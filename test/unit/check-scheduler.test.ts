@@ -3,6 +3,7 @@ import { CheckScheduler, type HealthEvent } from "../../agent/check/scheduler.ts
 import type { CheckerSpec, CheckResult, CheckTiming } from "../../agent/check/types.ts";
 import { loopback } from "./check-helpers.ts";
 import { VirtualClock } from "./virtual-clock.ts";
+import { until } from "./wait.ts";
 
 const T0 = performance.now();
 const since = () => performance.now() - T0;
@@ -30,15 +31,6 @@ function fakeRunner(clock: VirtualClock) {
     return { ok: o, reason: o ? "ok" : "fail", latencyMs: 0 };
   };
   return { run, calls };
-}
-
-/** waits for a condition rather than a fixed time, so a loaded machine only makes a test slower */
-async function until(f: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await Bun.sleep(5);
-  }
 }
 
 let sched: CheckScheduler | null = null;
@@ -250,13 +242,13 @@ describe("scheduler with real checks", () => {
         },
       ],
     });
-    await until(() => (sched?.status("tcp")?.checkers[0]?.hasRun ?? false) && events.length === 0);
+    await until(() => (sched?.status("tcp")?.checkers[0]?.hasRun ?? false) && events.length === 0, 5000);
     l.stop(true);
-    await until(() => events.length > 0);
+    await until(() => events.length > 0, 5000);
     expect(events.map((e) => [e.up, e.reason.split(": ")[1]])).toEqual([[false, "ECONNREFUSED"]]);
     const l2 = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } });
     try {
-      await until(() => events.length > 1);
+      await until(() => events.length > 1, 5000);
       expect(events.map((e) => e.up)).toEqual([false, true]);
       expect(events[1]!.latencyMs).toBeLessThan(200);
     } finally {
@@ -279,7 +271,7 @@ describe("scheduler with real checks", () => {
         },
       ],
     });
-    await until(() => events.length > 0);
+    await until(() => events.length > 0, 5000);
     await Bun.sleep(50);
     expect(events).toEqual([expect.objectContaining({ rs: "m", up: true, weight: 10 })]);
   });

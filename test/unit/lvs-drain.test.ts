@@ -10,6 +10,7 @@ import { computeDesired } from "../../agent/lvs/desired.ts";
 import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
 import { type LvsEvent, LvsRuntime } from "../../agent/lvs/runtime.ts";
 import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
+import { until } from "./wait.ts";
 
 const VIP = "192.0.2.10";
 const RS1 = "198.51.100.1";
@@ -116,15 +117,6 @@ function harness(): Harness {
 function table(k: FakeIpvsKernel): string[] {
   const e = k.table.get(`tcp ${VIP}:80`);
   return e ? [...e.dests.values()].map((d) => `${d.addr}=${d.weight}`).sort() : [];
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(f: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await sleep(5);
-  }
 }
 
 describe("runtime drain", () => {

@@ -11,6 +11,7 @@ import { type HostAddress, haSuspendActive, haSuspendChanges } from "../../agent
 import { IpvsClient } from "../../agent/lvs/ipvs-client.ts";
 import { LvsRuntime } from "../../agent/lvs/runtime.ts";
 import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
+import { until } from "./wait.ts";
 
 const VIP = "192.0.2.10";
 const VIP6 = "2001:db8::10";
@@ -90,15 +91,6 @@ describe("haSuspendActive (pure)", () => {
   });
 });
 
-/** waits for a condition rather than a fixed time, so a loaded machine only makes the test slower */
-async function until(f: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await Bun.sleep(2);
-  }
-}
-
 let sched: CheckScheduler | null = null;
 afterEach(() => {
   sched?.stop();
@@ -121,7 +113,7 @@ describe("CheckScheduler.suspend", () => {
       timing: { delayLoopMs: 10, retry: 0, warmupMs: 0 },
     };
     sched.add({ rs: "a", checkers: [spec] });
-    await until(() => changes.length === 1);
+    await until(() => changes.length === 1, 5000);
     expect(changes).toEqual([false]);
     sched.suspend("a", true);
     // a check already in flight still reports; then nothing runs
@@ -132,7 +124,7 @@ describe("CheckScheduler.suspend", () => {
     expect(calls).toBe(frozen);
     expect(sched.status("a")).toMatchObject({ up: false, suspended: true });
     sched.suspend("a", false);
-    await until(() => changes.length === 2);
+    await until(() => changes.length === 2, 5000);
     expect(calls).toBeGreaterThan(frozen);
     expect(changes).toEqual([false, true]);
     expect(sched.status("a")).toMatchObject({ up: true, suspended: false });
@@ -159,7 +151,7 @@ describe("LvsRuntime with ha_suspend", () => {
     });
     const c = cfg();
     rt.apply(c, 1);
-    await until(() => (checked.get("198.51.100.2") ?? 0) >= 3);
+    await until(() => (checked.get("198.51.100.2") ?? 0) >= 3, 5000);
     expect(checked.get("198.51.100.1")).toBeUndefined();
     expect(checked.get("2001:db8::1")).toBeUndefined();
     expect(checked.get("198.51.100.2")).toBeGreaterThan(0);
@@ -177,13 +169,13 @@ describe("LvsRuntime with ha_suspend", () => {
       [virtualServerKey(c.virtualServers[2]!), false],
     ]);
     host.push({ family: 4, address: VIP });
-    await until(() => (checked.get("198.51.100.1") ?? 0) > 0);
+    await until(() => (checked.get("198.51.100.1") ?? 0) > 0, 5000);
     expect(checked.get("2001:db8::1")).toBeUndefined();
     expect(logs.some((l) => l["msg"] === "activating health checkers" && l["vs"] === `${VIP}:80/TCP`)).toBe(
       true,
     );
     host.length = 0;
-    await until(() => suspended()[0]![1] === true);
+    await until(() => suspended()[0]![1] === true, 5000);
     const after = checked.get("198.51.100.1") ?? 0;
     await Bun.sleep(60);
     expect(checked.get("198.51.100.1")).toBe(after);

@@ -19,6 +19,7 @@ import {
 } from "../../agent/wire/ipvs.ts";
 import { FakeIpvsKernel } from "./ipvs-fake-kernel.ts";
 import { drivenRuntime } from "./lvs-driven.ts";
+import { until } from "./wait.ts";
 
 const RS1 = "198.51.100.1";
 const RS2 = "198.51.100.2";
@@ -87,13 +88,6 @@ function table(k: FakeIpvsKernel, svc = `tcp ${VIP}:80`): string[] {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(f: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error("condition not reached");
-    await sleep(5);
-  }
-}
 
 describe("programming the kernel", () => {
   test("first config: services and dests in the kernel, status reports them", () => {

@@ -24,6 +24,7 @@ import { type Message, parseMessage } from "../../agent/supervisor/messages.ts";
 import { formatNotify, watchdogIntervalMs } from "../../agent/supervisor/sdnotify.ts";
 import { selfCommand } from "../../agent/supervisor/watchdog.ts";
 import { sockaddrUn } from "../../ffi/unix-dgram.ts";
+import { until } from "./wait.ts";
 
 const te = new TextEncoder();
 
@@ -336,14 +337,6 @@ describe("framed connections over unix sockets", () => {
       close: (_c, r) => closed.push(r),
     });
     return { path: join(dir, "s.sock"), received, rejected, closed };
-  }
-
-  async function until(cond: () => boolean, ms = 2000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error("condition not met in time");
-      await Bun.sleep(5);
-    }
   }
 
   test("messages both ways, including one larger than the socket buffer", async () => {
