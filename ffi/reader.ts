@@ -160,9 +160,7 @@ export class PacketReader {
     if (fds.length === 0) return false;
     if (this.polls.capacity < fds.length) this.polls = new PollSet(fds.length);
     for (const [i, e] of fds.entries()) this.polls.set(i, e.fd, POLLIN);
-    this.polls.count = fds.length;
-    const r = libc().poll(this.polls.buf, fds.length, 0);
-    return r > 0;
+    return libc().poll(this.polls.buf, fds.length, 0) > 0;
   }
 
   get watching(): number[] {

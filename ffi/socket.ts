@@ -14,6 +14,7 @@ import {
   buffer,
   check,
   closeFd,
+  cString,
   ifIndexToName,
   ifNameToIndex,
   libc,
@@ -113,11 +114,9 @@ function rawSocket(af: number, proto: number): number {
   return check("socket", libc().socket(af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto), `af ${af}`);
 }
 
-function bindToDevice(fd: number, ifname: string): void {
-  const name = new TextEncoder().encode(ifname);
-  const b = buffer(name.length + 1);
-  b.set(name);
-  setsockoptBytes(fd, SOL_SOCKET, SO_BINDTODEVICE, b, `SO_BINDTODEVICE ${ifname}`);
+/** SO_BINDTODEVICE: the socket sends and receives through that interface only. */
+export function bindToDevice(fd: number, ifname: string): void {
+  setsockoptBytes(fd, SOL_SOCKET, SO_BINDTODEVICE, cString(ifname), `SO_BINDTODEVICE ${ifname}`);
 }
 
 function bindAddr(fd: number, sa: Uint8Array, what: string): void {

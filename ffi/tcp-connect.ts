@@ -7,17 +7,21 @@ import {
   buffer,
   check,
   closeFd,
+  getsockoptInt,
   ifNameToIndex,
   lastErrno,
   libc,
   SysError,
-  setsockoptBytes,
   setsockoptInt,
 } from "./libc.ts";
+import { bindToDevice } from "./socket.ts";
 import {
   AF_INET,
   AF_INET6,
-  SO_BINDTODEVICE,
+  POLLERR,
+  POLLHUP,
+  POLLOUT,
+  PollSet,
   SO_ERROR,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -31,9 +35,6 @@ const IPPROTO_TCP = 6;
 const SO_MARK = 36;
 const SO_LINGER = 13;
 const EINPROGRESS = 115;
-const POLLOUT = 0x004;
-const POLLERR = 0x008;
-const POLLHUP = 0x010;
 
 export interface TcpConnectSpec {
   family: 4 | 6;
@@ -64,10 +65,7 @@ export function startTcpConnect(spec: TcpConnectSpec): number {
   try {
     let scope = 0;
     if (spec.bindIf !== undefined) {
-      const name = new TextEncoder().encode(spec.bindIf);
-      const b = buffer(name.length + 1);
-      b.set(name);
-      setsockoptBytes(fd, SOL_SOCKET, SO_BINDTODEVICE, b, `SO_BINDTODEVICE ${spec.bindIf}`);
+      bindToDevice(fd, spec.bindIf);
       scope = ifNameToIndex(spec.bindIf);
     }
     if (spec.mark !== undefined) setsockoptInt(fd, SOL_SOCKET, SO_MARK, spec.mark | 0, "SO_MARK");
@@ -94,27 +92,14 @@ export function startTcpConnect(spec: TcpConnectSpec): number {
  * or the errno name of the failure ("ECONNREFUSED", ...). One poll() with a zero timeout.
  */
 export function pollTcpConnects(fds: readonly number[]): (string | null)[] {
-  const pfds = buffer(fds.length * 8);
-  const dv = new DataView(pfds.buffer);
-  fds.forEach((fd, i) => {
-    dv.setInt32(i * 8, fd, true);
-    dv.setInt16(i * 8 + 4, POLLOUT, true);
-  });
-  check("poll", libc().poll(pfds, fds.length, 0));
+  const polls = new PollSet(fds.length);
+  for (const [i, fd] of fds.entries()) polls.set(i, fd, POLLOUT);
+  check("poll", libc().poll(polls.buf, fds.length, 0));
   return fds.map((fd, i) => {
-    const rev = dv.getInt16(i * 8 + 6, true);
-    if (!(rev & (POLLOUT | POLLERR | POLLHUP))) return null;
-    const err = getSoError(fd);
+    if (!(polls.revents(i) & (POLLOUT | POLLERR | POLLHUP))) return null;
+    const err = getsockoptInt(fd, SOL_SOCKET, SO_ERROR, "SO_ERROR");
     return err === 0 ? "connected" : errnoName(err);
   });
-}
-
-function getSoError(fd: number): number {
-  const b = buffer(4);
-  const len = buffer(4);
-  new DataView(len.buffer).setUint32(0, 4, true);
-  check("getsockopt", libc().getsockopt(fd, SOL_SOCKET, SO_ERROR, b, len), "SO_ERROR");
-  return new DataView(b.buffer).getInt32(0, true);
 }
 
 const LINGER0 = buffer(8);

@@ -459,6 +459,7 @@ export class LvsRuntime {
             first === undefined
               ? undefined
               : kernelDests.get(first)?.get(destKeyString({ af, addr: r.addr, port: r.port }));
+          const checks = this.scheduler.status(r.id);
           const out: RsStatus = {
             id: r.id,
             key: r.key,
@@ -466,9 +467,9 @@ export class LvsRuntime {
             weight: r.weight,
             inTable: r.inTable,
             inKernel: kernelWeight !== undefined,
-            suspended: this.scheduler.status(r.id)?.suspended ?? false,
+            suspended: checks?.suspended ?? false,
             drained: r.drained === true,
-            checkers: (this.scheduler.status(r.id)?.checkers ?? []).map((c) => ({
+            checkers: (checks?.checkers ?? []).map((c) => ({
               ...c,
               ...(this.checkTotals.get(r.id)?.get(c.name) ?? { checks: 0, failures: 0, latencyMsSum: 0 }),
             })),
