@@ -18,6 +18,8 @@ export const C = {
   HOLD_MS: 7,
   /** adverts the worker holds for the coalescing window right now */
   HELD: 8,
+  /** 1 while the worker reads datagrams it has not yet posted or held (see PacketReader.pending) */
+  READING: 9,
   /** watch entries start here: (id, fd, kind) triples */
   TABLE: 10,
 } as const;

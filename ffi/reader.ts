@@ -148,19 +148,24 @@ export class PacketReader {
 
   /**
    * True when VRRP datagrams have arrived that the main thread has not handled yet: posted by the
-   * worker and queued behind whatever runs now, held for the coalescing window, or still unread in a
-   * watched VRRP socket (one poll() with no wait). A backup asks this before it takes over: after a
+   * worker and queued behind whatever runs now, held for the coalescing window, being read by the
+   * worker, or still unread in a watched VRRP socket (one poll() with no wait). A backup asks this before it takes over: after a
    * stall of the process its Master_Down timer can run before adverts that arrived in time.
    */
   pending(): boolean {
     if (this.state !== "running") return false;
-    if (Atomics.load(this.ctl, C.POSTED) !== Atomics.load(this.ctl, C.CONSUMED)) return true;
-    if (Atomics.load(this.ctl, C.HELD) > 0) return true;
+    // Stages in the order a datagram passes them (socket, worker reading, held, posted), each entered
+    // before the previous one is left: asking earlier stages first, a datagram moving on while this
+    // runs is still seen in a later one.
     const fds = [...this.byFd.values()].filter((e) => e.kind === "vrrp4" || e.kind === "vrrp6");
-    if (fds.length === 0) return false;
-    if (this.polls.capacity < fds.length) this.polls = new PollSet(fds.length);
-    for (const [i, e] of fds.entries()) this.polls.set(i, e.fd, POLLIN);
-    return libc().poll(this.polls.buf, fds.length, 0) > 0;
+    if (fds.length > 0) {
+      if (this.polls.capacity < fds.length) this.polls = new PollSet(fds.length);
+      for (const [i, e] of fds.entries()) this.polls.set(i, e.fd, POLLIN);
+      if (libc().poll(this.polls.buf, fds.length, 0) > 0) return true;
+    }
+    if (Atomics.load(this.ctl, C.READING) !== 0) return true;
+    if (Atomics.load(this.ctl, C.HELD) > 0) return true;
+    return Atomics.load(this.ctl, C.POSTED) !== Atomics.load(this.ctl, C.CONSUMED);
   }
 
   get watching(): number[] {

@@ -223,6 +223,9 @@ function run(efd: number, ctl: Int32Array): void {
       throw new Error(`poll failed: errno ${e}`);
     }
     if (polls.revents(0) !== 0) eventFdDrain(efd);
+    // from here until the datagrams are posted or held they are neither in a socket nor counted:
+    // PacketReader.pending must still see them
+    Atomics.store(ctl, C.READING, 1);
 
     const items: WireItem[] = [];
     const snapshot = watches;
@@ -284,7 +287,10 @@ function run(efd: number, ctl: Int32Array): void {
       if (rev & POLLHUP && !(rev & POLLIN)) drop(w, EPIPE, "POLLHUP");
       else if (++w.errorWakeups >= MAX_ERROR_WAKEUPS) drop(w, w.lastErrno || EIO, "errors on every wake-up");
     }
-    if (items.length === 0) continue;
+    if (items.length === 0) {
+      Atomics.store(ctl, C.READING, 0);
+      continue;
+    }
     // Coalescing: a backup hears one advert per instance and interval, spread over the interval by the
     // masters' timers; delivering them in one message wakes the main thread once instead of per advert.
     const holdMs = Atomics.load(ctl, C.HOLD_MS);
@@ -292,9 +298,11 @@ function run(efd: number, ctl: Int32Array): void {
     if (holdMs > 0 && held.length < MAX_HELD && items.every(routine)) {
       if (held.length === items.length) holdUntil = monotonicNs() + BigInt(holdMs) * 1_000_000n;
       Atomics.store(ctl, C.HELD, held.length);
+      Atomics.store(ctl, C.READING, 0);
       continue;
     }
     flush();
+    Atomics.store(ctl, C.READING, 0);
   }
 
   function decode(
