@@ -31,6 +31,8 @@ export const KIND_VRRP4 = 1;
 export const KIND_VRRP6 = 2;
 export const KIND_NETLINK = 3;
 export const KIND_FRAME = 4;
+/** an inotify fd: read(2), not recvmsg; each read returns whole inotify_event records */
+export const KIND_INOTIFY = 5;
 
 export type WireItem =
   | {
@@ -44,7 +46,8 @@ export type WireItem =
     }
   | { id: number; kind: typeof KIND_NETLINK; data: Uint8Array }
   | { id: number; kind: typeof KIND_NETLINK; overrun: true }
-  | { id: number; kind: typeof KIND_FRAME; data: Uint8Array; ifindex: number; pktType: number };
+  | { id: number; kind: typeof KIND_FRAME; data: Uint8Array; ifindex: number; pktType: number }
+  | { id: number; kind: typeof KIND_INOTIFY; data: Uint8Array };
 
 export type WorkerMessage =
   | { t: "ready" }

@@ -9,6 +9,7 @@ import {
   C,
   CONTROL_BYTES,
   KIND_FRAME,
+  KIND_INOTIFY,
   KIND_NETLINK,
   KIND_VRRP4,
   KIND_VRRP6,
@@ -19,7 +20,7 @@ import {
 import type { RxPacket } from "./socket.ts";
 import { POLLIN, PollSet } from "./structs.ts";
 
-export type WatchKind = "vrrp4" | "vrrp6" | "netlink" | "frame";
+export type WatchKind = "vrrp4" | "vrrp6" | "netlink" | "frame" | "inotify";
 
 /** One datagram from a netlink notification socket; `overrun` means the kernel dropped some (ENOBUFS). */
 export interface NetlinkDatagram {
@@ -37,11 +38,18 @@ export interface RxFrame {
   pktType: number;
 }
 
+/** What one read(2) of an inotify fd returned: whole inotify_event records (agent/wire/inotify.ts). */
+export interface InotifyRead {
+  kind: "inotify";
+  data: Uint8Array;
+}
+
 export interface Delivery {
   vrrp4: RxPacket;
   vrrp6: RxPacket;
   netlink: NetlinkDatagram;
   frame: RxFrame;
+  inotify: InotifyRead;
 }
 
 /** Called with receive errors of one fd; `removed` when the reader stopped polling it. */
@@ -65,6 +73,7 @@ const KIND_CODE: Record<WatchKind, number> = {
   vrrp6: KIND_VRRP6,
   netlink: KIND_NETLINK,
   frame: KIND_FRAME,
+  inotify: KIND_INOTIFY,
 };
 
 interface Entry {
@@ -284,6 +293,9 @@ export class PacketReader {
         break;
       case KIND_FRAME:
         p = { kind: "frame", data: item.data, ifindex: item.ifindex, pktType: item.pktType };
+        break;
+      case KIND_INOTIFY:
+        p = { kind: "inotify", data: item.data };
         break;
     }
     this.safely(() => e.onPacket(p));

@@ -9,6 +9,7 @@ import { addressOf, buffer, eventFdDrain, getsockoptInt, lastErrno, libc, monoto
 import {
   C,
   KIND_FRAME,
+  KIND_INOTIFY,
   KIND_NETLINK,
   KIND_VRRP4,
   KIND_VRRP6,
@@ -243,7 +244,11 @@ function run(efd: number, ctl: Int32Array): void {
         mv.setUint32(8, name.length, true);
         mv.setBigUint64(40, BigInt(control.length), true);
         mv.setInt32(48, 0, true);
-        const len = Number(sys.recvmsg(w.fd, msg, MSG_DONTWAIT));
+        // inotify fds are not sockets (and are opened non-blocking): read(2) gives whole event records
+        const len =
+          w.kind === KIND_INOTIFY
+            ? Number(sys.read(w.fd, data, data.length))
+            : Number(sys.recvmsg(w.fd, msg, MSG_DONTWAIT));
         if (len < 0) {
           const e = lastErrno();
           if (e === EAGAIN) break;
@@ -257,6 +262,12 @@ function run(efd: number, ctl: Int32Array): void {
           w.lastErrno = e;
           post({ t: "error", id: w.id, errno: e });
           break;
+        }
+        if (w.kind === KIND_INOTIFY) {
+          if (len === 0) break;
+          items.push({ id: w.id, kind: KIND_INOTIFY, data: data.slice(0, len) });
+          got++;
+          continue;
         }
         if (mv.getInt32(48, true) & MSG_TRUNC) continue; // larger than 64 KiB: never a valid datagram here
         const bytes = data.slice(0, len);

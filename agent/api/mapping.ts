@@ -31,6 +31,8 @@ import type {
   SslGetCheck,
   SyncGroup,
   TcpCheck,
+  TrackFile,
+  TrackFileDef,
   TrackInterface,
   TrackScript,
   UdpCheck,
@@ -96,6 +98,22 @@ function trackScriptToProto(t: TrackScript): pb.TrackScript {
   return pb.TrackScript.fromPartial({ name: t.name, weight: t.weight, weightReverse: t.weightReverse });
 }
 
+function trackFileToProto(t: TrackFile): pb.TrackFile {
+  return pb.TrackFile.fromPartial({ name: t.name, weight: t.weight, weightReverse: t.weightReverse });
+}
+
+function trackFileDefToProto(f: TrackFileDef): pb.TrackFileDef {
+  return pb.TrackFileDef.fromPartial({
+    name: f.name,
+    file: f.file,
+    weight: f.weight,
+    weightReverse: f.weightReverse,
+    init: f.init
+      ? pb.TrackFileInit.fromPartial({ value: f.init.value, overwrite: f.init.overwrite })
+      : undefined,
+  });
+}
+
 function peerToProto(p: UnicastPeer): pb.UnicastPeer {
   return pb.UnicastPeer.fromPartial({ address: p.address, minTtl: p.minTtl, maxTtl: p.maxTtl });
 }
@@ -131,6 +149,7 @@ function instanceToProto(i: VrrpInstance): pb.VrrpInstance {
     unicastPeer: i.unicastPeer.map(peerToProto),
     trackInterface: i.trackInterface.map(trackIfToProto),
     trackScript: i.trackScript.map(trackScriptToProto),
+    trackFile: i.trackFile.map(trackFileToProto),
     dontTrackPrimary: i.dontTrackPrimary,
     garpMasterDelay: i.garpMasterDelay,
     garpMasterRepeat: i.garpMasterRepeat,
@@ -149,6 +168,7 @@ function syncGroupToProto(g: SyncGroup): pb.SyncGroup {
     notify: notifyToProto(g.notify),
     trackInterface: g.trackInterface.map(trackIfToProto),
     trackScript: g.trackScript.map(trackScriptToProto),
+    trackFile: g.trackFile.map(trackFileToProto),
   });
 }
 
@@ -333,6 +353,7 @@ export function configToProto(c: Config): pb.Config {
       rsInitNotifies: g.rsInitNotifies,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
+    trackFiles: c.trackFiles.map(trackFileDefToProto),
     vrrpInstances: c.vrrpInstances.map(instanceToProto),
     vrrpSyncGroups: c.vrrpSyncGroups.map(syncGroupToProto),
     virtualServerGroups: c.virtualServerGroups.map(groupToProto),
@@ -407,6 +428,20 @@ function trackScriptFromProto(t: pb.TrackScript): In<TrackScript> {
   return defined({ name: t.name, weight: t.weight, weightReverse: t.weightReverse });
 }
 
+function trackFileFromProto(t: pb.TrackFile): In<TrackFile> {
+  return defined({ name: t.name, weight: t.weight, weightReverse: t.weightReverse });
+}
+
+function trackFileDefFromProto(f: pb.TrackFileDef): In<TrackFileDef> {
+  return defined({
+    name: f.name,
+    file: f.file,
+    weight: f.weight,
+    weightReverse: f.weightReverse,
+    init: f.init ? defined({ value: f.init.value, overwrite: f.init.overwrite }) : undefined,
+  });
+}
+
 function peerFromProto(p: pb.UnicastPeer): In<UnicastPeer> {
   return defined({ address: p.address, minTtl: p.minTtl, maxTtl: p.maxTtl });
 }
@@ -440,6 +475,7 @@ function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
     unicastPeer: i.unicastPeer.map(peerFromProto),
     trackInterface: i.trackInterface.map(trackIfFromProto),
     trackScript: i.trackScript.map(trackScriptFromProto),
+    trackFile: i.trackFile.map(trackFileFromProto),
     dontTrackPrimary: i.dontTrackPrimary,
     garpMasterDelay: i.garpMasterDelay,
     garpMasterRepeat: i.garpMasterRepeat,
@@ -458,6 +494,7 @@ function syncGroupFromProto(g: pb.SyncGroup): In<SyncGroup> {
     notify: notifyFromProto(g.notify),
     trackInterface: g.trackInterface.map(trackIfFromProto),
     trackScript: g.trackScript.map(trackScriptFromProto),
+    trackFile: g.trackFile.map(trackFileFromProto),
   });
 }
 
@@ -669,6 +706,7 @@ export function configFromProto(c: pb.Config): ConfigInput {
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),
+    trackFiles: c.trackFiles.map(trackFileDefFromProto),
     vrrpInstances: c.vrrpInstances.map(instanceFromProto),
     vrrpSyncGroups: c.vrrpSyncGroups.map(syncGroupFromProto),
     virtualServerGroups: c.virtualServerGroups.map(groupFromProto),

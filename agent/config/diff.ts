@@ -62,7 +62,9 @@ export function instanceFingerprint(cfg: Config, inst: VrrpInstance): string {
   const group = cfg.vrrpSyncGroups.find((g) => g.group.includes(inst.name));
   const scriptNames = new Set([...inst.trackScript, ...(group?.trackScript ?? [])].map((t) => t.name));
   const scripts = cfg.vrrpScripts.filter((s) => scriptNames.has(s.name));
-  return stableJson({ inst, globals, group, scripts });
+  const fileNames = new Set([...inst.trackFile, ...(group?.trackFile ?? [])].map((t) => t.name));
+  const files = cfg.trackFiles.filter((f) => fileNames.has(f.name));
+  return stableJson({ inst, globals, group, scripts, files });
 }
 
 function diffMaps(before: Map<string, string>, after: Map<string, string>): NameDiff {

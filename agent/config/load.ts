@@ -23,6 +23,8 @@ export interface LoadOptions {
   userExists?: (name: string) => boolean;
   /** default: the file exists and is executable (scripts named by absolute path) */
   commandExists?: (path: string) => boolean;
+  /** default: the path is a directory */
+  directoryExists?: (path: string) => boolean;
   /** file access for keepalived.conf includes (default: the real file system) */
   fs?: SourceFs;
 }
@@ -65,6 +67,14 @@ function executable(path: string): boolean {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function systemUserExists(name: string): boolean {
   return systemAccounts().users.has(name);
 }
@@ -76,6 +86,7 @@ function envOf(opts: LoadOptions): CheckEnv {
     isLoopback: opts.isLoopback ?? (opts.interfaceExists ? (n) => n === "lo" : sysfsIsLoopback),
     userExists: opts.userExists ?? systemUserExists,
     commandExists: opts.commandExists ?? executable,
+    directoryExists: opts.directoryExists ?? isDirectory,
   };
 }
 

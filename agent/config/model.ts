@@ -91,6 +91,39 @@ export const VrrpScript = z.object({
 });
 export type VrrpScript = z.infer<typeof VrrpScript>;
 
+/**
+ * keepalived's `track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }`
+ * (and its deprecated synonym `vrrp_track_file`): a file holding a number that the instances tracking
+ * it turn into a priority change or a fault.
+ */
+export const TrackFileDef = z.object({
+  name: z.string().min(1),
+  file: z.string().min(1),
+  /** multiplies the number read; trackers may override it. 0: a non-zero number means FAULT */
+  weight: z.number().int().min(-254).max(254).default(1),
+  weightReverse: z.boolean().default(false),
+  /** create the file with `value` when it is missing (or at every start, with overwrite) */
+  init: z
+    .object({
+      value: z.number().int().min(-254).max(254).default(0),
+      overwrite: z.boolean().default(false),
+    })
+    .optional(),
+  loc: SourceLoc.optional(),
+  locs: SourceLocs.optional(),
+});
+export type TrackFileDef = z.infer<typeof TrackFileDef>;
+
+/** A `track_file` entry of an instance or sync group: `NAME [weight W [reverse|noreverse]]`. */
+export const TrackFile = z.object({
+  name: z.string().min(1),
+  /** overrides the track_file's own weight when set */
+  weight: z.number().int().min(-254).max(254).optional(),
+  weightReverse: z.boolean().optional(),
+  loc: SourceLoc.optional(),
+});
+export type TrackFile = z.infer<typeof TrackFile>;
+
 export const VirtualIp = z
   .object({
     address: ipAddress.transform((s) => canonicalIp(s) ?? s),
@@ -179,6 +212,7 @@ export const VrrpInstance = z.object({
   unicastPeer: z.array(UnicastPeer).default([]),
   trackInterface: z.array(TrackInterface).default([]),
   trackScript: z.array(TrackScript).default([]),
+  trackFile: z.array(TrackFile).default([]),
   /** do not go to FAULT when the instance's own interface goes down */
   dontTrackPrimary: z.boolean().default(false),
   /** per-instance GARP overrides; unset fields inherit global_defs */
@@ -201,6 +235,7 @@ export const SyncGroup = z.object({
   notify: NotifyScripts.prefault({}),
   trackInterface: z.array(TrackInterface).default([]),
   trackScript: z.array(TrackScript).default([]),
+  trackFile: z.array(TrackFile).default([]),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),
 });
@@ -567,6 +602,7 @@ export function realServerKey(vs: { port?: number; fwmark?: number }, rs: RealSe
 export const Config = z.object({
   globalDefs: GlobalDefs.prefault({}),
   vrrpScripts: z.array(VrrpScript).default([]),
+  trackFiles: z.array(TrackFileDef).default([]),
   vrrpInstances: z.array(VrrpInstance).default([]),
   vrrpSyncGroups: z.array(SyncGroup).default([]),
   virtualServerGroups: z.array(VirtualServerGroup).default([]),

@@ -19,6 +19,7 @@ import {
   type SourceLoc,
   type SourceLocs,
   type SyncGroup,
+  type TrackFile,
   type TrackInterface,
   type TrackScript,
   type VirtualIp,
@@ -38,6 +39,8 @@ export interface CheckEnv {
   userExists: (name: string) => boolean;
   /** whether a script's executable exists and may be run (an absolute path) */
   commandExists: (path: string) => boolean;
+  /** whether a directory exists (the directory of a track_file) */
+  directoryExists: (path: string) => boolean;
 }
 
 export interface ValidationResult {
@@ -98,6 +101,7 @@ class Checker {
   run(): ValidationResult {
     this.globals();
     this.scripts();
+    this.trackFiles();
     const names = new Set<string>();
     for (const inst of this.cfg.vrrpInstances) {
       if (names.has(inst.name)) this.err(inst.loc, `vrrp instance ${inst.name} already defined`);
@@ -189,6 +193,27 @@ class Checker {
       if (!used.has(s.name))
         this.warn(s.loc, `vrrp_script ${s.name} is not used by any instance or sync group`);
     }
+  }
+
+  trackFiles(): void {
+    const seen = new Set<string>();
+    const used = new Set<string>();
+    for (const o of [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups])
+      for (const t of o.trackFile) used.add(t.name);
+    for (const f of this.cfg.trackFiles) {
+      if (seen.has(f.name)) this.err(f.loc, `track_file ${f.name} already defined`);
+      seen.add(f.name);
+      // keepalived drops a track file whose directory does not exist ("does not exist - removing")
+      const dir = f.file.includes("/") ? f.file.slice(0, f.file.lastIndexOf("/")) || "/" : ".";
+      if (!this.env.directoryExists(dir))
+        this.err(Checker.where(f, "file"), `track_file ${f.name}: directory ${dir} does not exist`);
+      if (!used.has(f.name))
+        this.warn(f.loc, `track_file ${f.name} is not used by any instance or sync group`);
+    }
+  }
+
+  trackFileWeight(t: TrackFile): number {
+    return t.weight ?? this.cfg.trackFiles.find((f) => f.name === t.name)?.weight ?? 1;
   }
 
   iface(name: string, l: SourceLoc | undefined, what: string, forVrrp: boolean): void {
@@ -328,7 +353,7 @@ class Checker {
 
     for (const v of [...inst.virtualIpaddress, ...inst.virtualIpaddressExcluded]) this.vip(inst, v);
 
-    this.tracking(name, inst.trackInterface, inst.trackScript);
+    this.tracking(name, inst.trackInterface, inst.trackScript, inst.trackFile);
     for (const t of inst.trackInterface) {
       // the own interface is always tracked; keepalived drops such an entry (and its weight)
       if (t.name === inst.interface) {
@@ -353,6 +378,10 @@ class Checker {
       for (const t of inst.trackScript) {
         if (this.scriptWeight(t) !== 0)
           this.err(t.loc, `${name}: weighted track_script ${t.name} is ignored because ${why}; use weight 0`);
+      }
+      for (const t of inst.trackFile) {
+        if (this.trackFileWeight(t) !== 0)
+          this.err(t.loc, `${name}: weighted track_file ${t.name} is ignored because ${why}; use weight 0`);
       }
     }
   }
@@ -383,7 +412,14 @@ class Checker {
     if (v.dev !== undefined) this.iface(v.dev, v.loc, `${name}: ${v.address} dev`, false);
   }
 
-  tracking(owner: string, ifs: TrackInterface[], scripts: TrackScript[]): void {
+  tracking(owner: string, ifs: TrackInterface[], scripts: TrackScript[], files: TrackFile[]): void {
+    const seenFl = new Set<string>();
+    for (const t of files) {
+      if (seenFl.has(t.name)) this.err(t.loc, `${owner}: duplicate track_file ${t.name}`);
+      seenFl.add(t.name);
+      if (!this.cfg.trackFiles.some((f) => f.name === t.name))
+        this.err(t.loc, `${owner}: track file ${t.name} not found (no track_file ${t.name})`);
+    }
     const seenIf = new Set<string>();
     for (const t of ifs) {
       if (seenIf.has(t.name)) this.err(t.loc, `${owner}: duplicate track_interface ${t.name}`);
@@ -472,7 +508,20 @@ class Checker {
         state = wantState(inst) === "MASTER" && inst.priority === 255 ? "MASTER" : "BACKUP";
     });
     if (count === 1) this.err(g.loc, `${name}: only one instance; a sync group needs at least two`);
-    this.tracking(name, g.trackInterface, g.trackScript);
+    this.tracking(name, g.trackInterface, g.trackScript, g.trackFile);
+    // keepalived: "Cannot have weighted track file with member having priority 255"
+    const ownerMember = g.group.some(
+      (m) => this.cfg.vrrpInstances.find((i) => i.name === m)?.priority === 255,
+    );
+    if (ownerMember) {
+      for (const t of g.trackFile) {
+        if (this.trackFileWeight(t) !== 0)
+          this.err(
+            t.loc,
+            `${name}: weighted track_file ${t.name} with a member of priority 255; use weight 0`,
+          );
+      }
+    }
   }
 }
 

@@ -165,7 +165,7 @@ function expandShorthands(raw: Record<string, unknown>, ctx: Ctx): void {
   ];
   for (const o of owners) {
     if (!isRecord(o)) continue;
-    for (const key of ["trackInterface", "trackScript"]) {
+    for (const key of ["trackInterface", "trackScript", "trackFile"]) {
       const list = o[key];
       if (Array.isArray(list)) o[key] = list.map((t) => (typeof t === "string" ? { name: t } : t));
     }
@@ -384,7 +384,7 @@ export function toYaml(config: Config): string {
   ];
   for (const o of owners) {
     if (!isRecord(o)) continue;
-    for (const key of ["trackInterface", "trackScript"]) {
+    for (const key of ["trackInterface", "trackScript", "trackFile"]) {
       const list = o[key];
       if (Array.isArray(list))
         o[key] = list.map((t) => (isRecord(t) && Object.keys(t).length === 1 ? t["name"] : t));
@@ -393,6 +393,7 @@ export function toYaml(config: Config): string {
   if (isRecord(out["globalDefs"]) && Object.keys(out["globalDefs"]).length === 0) delete out["globalDefs"];
   for (const k of [
     "vrrpScripts",
+    "trackFiles",
     "vrrpInstances",
     "vrrpSyncGroups",
     "virtualServerGroups",

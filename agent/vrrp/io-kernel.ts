@@ -1,11 +1,24 @@
 // VrrpIo on the real kernel: raw VRRP sockets and AF_PACKET through ffi/, rtnetlink through
 // net/kernel.ts, all receive paths multiplexed by one PacketReader worker.
 
+import { inotifyAddWatch, inotifyInit, inotifyRmWatch } from "../../ffi/inotify.ts";
+import { closeFd } from "../../ffi/libc.ts";
 import { PacketReader } from "../../ffi/reader.ts";
 import { openPacketSocket, openVrrpSocket, type PacketSocket, type VrrpSocket } from "../../ffi/socket.ts";
 import { type AddAddressOptions, Kernel, type LinkInfo } from "../net/kernel.ts";
 import type { Logger } from "../observe/log.ts";
+import {
+  decodeInotifyEvents,
+  IN_CLOSE_WRITE,
+  IN_DELETE,
+  IN_ISDIR,
+  IN_MOVE,
+  IN_MOVED_FROM,
+  IN_Q_OVERFLOW,
+} from "../wire/inotify.ts";
 import type { AddressOps, IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
+
+type DirHandler = (name: string | null, gone: boolean) => void;
 
 export class KernelIo implements VrrpIo {
   readonly kernel: AddressOps;
@@ -14,6 +27,9 @@ export class KernelIo implements VrrpIo {
   private readonly packetSockets = new Map<number, PacketSocket>();
   private readonly linkListeners: (() => void)[] = [];
   private unwatchKernel: (() => void) | null = null;
+  /** one inotify fd for every watched directory, opened on first use */
+  private inotifyFd = -1;
+  private readonly dirWatches = new Map<number, { dir: string; handlers: Set<DirHandler> }>();
 
   private constructor(
     private readonly nl: Kernel,
@@ -116,6 +132,59 @@ export class KernelIo implements VrrpIo {
     return this.reader.pending();
   }
 
+  /**
+   * keepalived's track_file watch (IN_CLOSE_WRITE | IN_DELETE | IN_MOVE on the directory): a file is
+   * read once its writer closed it, never half written.
+   */
+  watchDirectory(dir: string, onEvent: DirHandler): () => void {
+    if (this.inotifyFd < 0) {
+      this.inotifyFd = inotifyInit();
+      this.reader.watch(
+        this.inotifyFd,
+        "inotify",
+        (r) => this.onInotify(r.data),
+        (err) => this.log.error({ err: err.message, code: err.code }, "inotify read error"),
+      );
+    }
+    const wd = inotifyAddWatch(this.inotifyFd, dir, IN_CLOSE_WRITE | IN_DELETE | IN_MOVE);
+    let w = this.dirWatches.get(wd);
+    if (!w) {
+      w = { dir, handlers: new Set() };
+      this.dirWatches.set(wd, w);
+    }
+    w.handlers.add(onEvent);
+    const entry = w;
+    return () => {
+      entry.handlers.delete(onEvent);
+      if (entry.handlers.size > 0 || this.dirWatches.get(wd) !== entry) return;
+      this.dirWatches.delete(wd);
+      try {
+        inotifyRmWatch(this.inotifyFd, wd);
+      } catch {
+        // the directory is gone, and the kernel dropped the watch with it
+      }
+    };
+  }
+
+  private onInotify(data: Uint8Array): void {
+    const r = decodeInotifyEvents(data);
+    if (!r.ok) {
+      this.log.warn({ reason: r.error.toString() }, "inotify: undecodable events");
+      return;
+    }
+    for (const e of r.value) {
+      if (e.mask & IN_Q_OVERFLOW) {
+        for (const w of this.dirWatches.values()) for (const h of w.handlers) h(null, false);
+        continue;
+      }
+      if (e.mask & IN_ISDIR || e.name === "") continue;
+      const w = this.dirWatches.get(e.wd);
+      if (!w) continue;
+      const gone = (e.mask & (IN_DELETE | IN_MOVED_FROM)) !== 0;
+      for (const h of w.handlers) h(e.name, gone);
+    }
+  }
+
   onLinkChange(cb: () => void): void {
     this.linkListeners.push(cb);
   }
@@ -130,6 +199,12 @@ export class KernelIo implements VrrpIo {
     this.endpoints.clear();
     for (const p of this.packetSockets.values()) p.close();
     this.packetSockets.clear();
+    if (this.inotifyFd >= 0) {
+      this.reader.unwatch(this.inotifyFd);
+      closeFd(this.inotifyFd);
+      this.inotifyFd = -1;
+      this.dirWatches.clear();
+    }
     await this.reader.close();
     this.nl.close();
   }

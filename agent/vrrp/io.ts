@@ -61,5 +61,11 @@ export interface VrrpIo {
   coalesce?(ms: number): void;
   /** True when received adverts wait to be delivered (see PacketReader.pending). */
   pendingInput?(): boolean;
+  /**
+   * Reports files in `dir` that were written and closed or moved in (`gone` false) and that were
+   * deleted or moved out (`gone` true); `name` null when events were lost and every file should be
+   * read again. Returns the function that stops watching.
+   */
+  watchDirectory?(dir: string, onEvent: (name: string | null, gone: boolean) => void): () => void;
   close(): Promise<void>;
 }

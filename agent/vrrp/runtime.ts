@@ -40,6 +40,7 @@ import {
 import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
 import { runScript, type ScriptOutcome, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
+import { TrackFiles } from "./track-files.ts";
 import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
 import { validateAdvert } from "./validate.ts";
 
@@ -482,7 +483,16 @@ class InstanceRunner {
         ok: rt.scriptOk(t.name),
       };
     });
-    const r = effectivePriority(this.cfg.priority, ifaces, scripts);
+    const files = [...this.cfg.trackFile, ...(group?.trackFile ?? [])].map((t) => {
+      const def = rt.config.trackFiles.find((f) => f.name === t.name);
+      return {
+        name: t.name,
+        weight: t.weight ?? def?.weight ?? 1,
+        weightReverse: t.weightReverse ?? def?.weightReverse ?? false,
+        value: rt.trackFiles.value(t.name),
+      };
+    });
+    const r = effectivePriority(this.cfg.priority, ifaces, scripts, files);
     if (!this.started) {
       if (r.pending.length > 0) return;
       this.started = true;
@@ -545,12 +555,17 @@ export class VrrpRuntime {
   private readonly limiter = new LogLimiter();
   readonly counters = new Counters();
   private stopping = false;
+  readonly trackFiles: TrackFiles;
 
   constructor(
     public config: Config,
     readonly io: VrrpIo,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.trackFiles = new TrackFiles(io, log, () => {
+      for (const r of this.instances.values()) r.retrack();
+    });
+  }
 
   on(fn: (e: RuntimeEvent) => void): () => void {
     this.listeners.add(fn);
@@ -574,6 +589,7 @@ export class VrrpRuntime {
   }
 
   start(): void {
+    this.trackFiles.configure(this.config.trackFiles, false);
     this.io.onLinkChange(() => {
       if (this.waiting.size > 0 && !this.stopping) this.apply([...this.waiting.keys()]);
       for (const r of this.instances.values()) r.retrack();
@@ -590,6 +606,7 @@ export class VrrpRuntime {
     const diff = diffInstances(this.config, next);
     for (const name of [...diff.removed, ...diff.changed]) this.removeInstance(name);
     this.config = next;
+    this.trackFiles.configure(next.trackFiles, true);
     // scripts whose definition is unchanged keep their rise/fall state
     const oldScripts = this.scriptDefs;
     this.scriptDefs = new Map(next.vrrpScripts.map((d) => [d.name, scriptFingerprint(d)]));
@@ -882,6 +899,7 @@ export class VrrpRuntime {
   /** Graceful stop: masters send priority 0 and release their VIPs (RFC 5798 §6.4.3). */
   stop(): void {
     this.stopping = true;
+    this.trackFiles.close();
     for (const t of this.scriptTimers.values()) clearTimeout(t);
     this.scriptTimers.clear();
     for (const r of this.instances.values()) {

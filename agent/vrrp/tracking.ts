@@ -1,5 +1,5 @@
 // Tracking, pure: the rise/fall filter of track scripts, the effective priority and fault set that
-// tracked interfaces and scripts give an instance, and the argv of notify scripts — all with
+// tracked interfaces, scripts and files give an instance, and the argv of notify scripts — all with
 // keepalived 2.2.7's semantics (keepalived/vrrp/vrrp_scheduler.c vrrp_script_child_thread and
 // vrrp_init_script, vrrp_track.c process_script_update_priority / initialise_*_tracking_priorities /
 // vrrp_set_effective_priority, core/keepalived_netlink.c for interfaces, vrrp_notify.c).
@@ -109,6 +109,31 @@ export interface TrackedScriptInput {
   ok: boolean | null;
 }
 
+export interface TrackedFileInput {
+  name?: string;
+  weight: number;
+  weightReverse: boolean;
+  /** the number last read from the file (0 when missing or empty) */
+  value: number;
+}
+
+/** keepalived clamps a file's weighted value to this; reaching the bottom means FAULT */
+const FILE_FAULT = -254;
+const FILE_MAX = 253;
+
+/**
+ * What one tracked file contributes (keepalived track_file.c update_track_file_status and
+ * initialise_vrrp_file_tracking_priorities): "fault", or a priority change. With weight 0 a non-zero
+ * value is a fault (with reverse: a zero value). Otherwise value x weight (negated by reverse),
+ * clamped to -254..253, is added; -254 or below is a fault.
+ */
+export function trackedFileStatus(t: TrackedFileInput): "fault" | number {
+  if (t.weight === 0) return (t.value !== 0) !== t.weightReverse ? "fault" : 0;
+  const v = t.value * t.weight * (t.weightReverse ? -1 : 1);
+  if (v <= FILE_FAULT) return "fault";
+  return Math.min(v, FILE_MAX);
+}
+
 export interface TrackingResult {
   /** effective priority: base + weights, clamped to 1..254; the owner (255) stays 255 */
   priority: number;
@@ -138,6 +163,7 @@ export function effectivePriority(
   base: number,
   trackedInterfaces: readonly TrackedInterfaceInput[],
   trackedScripts: readonly TrackedScriptInput[],
+  trackedFiles: readonly TrackedFileInput[] = [],
 ): TrackingResult {
   let total = base;
   const faults: string[] = [];
@@ -165,6 +191,11 @@ export function effectivePriority(
     } else if (t.ok ? t.weight > 0 : t.weight < 0) {
       total += t.weight * m;
     }
+  });
+  trackedFiles.forEach((t, i) => {
+    const st = trackedFileStatus(t);
+    if (st === "fault") faults.push(`file ${t.name ?? `#${i}`}`);
+    else total += st;
   });
   let priority: number;
   if (base === OWNER) priority = OWNER;

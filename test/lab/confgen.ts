@@ -41,6 +41,8 @@ export function keepalivedConf(opts: {
   routerId?: string;
   instances: InstanceConf[];
   scripts?: ScriptConf[];
+  /** track_file blocks; `init` is the rest of an init_file line ("" for the bare keyword) */
+  trackFiles?: { name: string; file: string; weight?: number; init?: string }[];
   syncGroups?: { name: string; group: string[]; notify?: string }[];
   globals?: string[];
 }): string {
@@ -57,6 +59,12 @@ export function keepalivedConf(opts: {
     if (s.rise !== undefined) out.push(`  rise ${s.rise}`);
     if (s.fall !== undefined) out.push(`  fall ${s.fall}`);
     if (s.user !== undefined) out.push(`  user ${s.user}`);
+    out.push("}", "");
+  }
+  for (const f of opts.trackFiles ?? []) {
+    out.push(`track_file ${f.name} {`, `  file "${f.file}"`);
+    if (f.weight !== undefined) out.push(`  weight ${f.weight}`);
+    if (f.init !== undefined) out.push(`  init_file ${f.init}`.trimEnd());
     out.push("}", "");
   }
   for (const g of opts.syncGroups ?? []) {

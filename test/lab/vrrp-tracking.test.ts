@@ -1,6 +1,16 @@
 // Tracking (interfaces, scripts), notify scripts and sync groups, on a real kernel.
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { type Agent, holders, startVigil, tempDir } from "./agents.ts";
 import { keepalivedConf } from "./confgen.ts";
@@ -105,6 +115,69 @@ describe("tracking, notify, sync groups", () => {
     expect(await holderIs(l, "n2", 3000)).toBe(true);
     writeFileSync(flag, "");
     expect(await holderIs(l, "n1", 3000)).toBe(true);
+  });
+
+  test("track_file: the number moves the priority, weight 0 faults, a deleted file counts as 0", async () => {
+    const l = twoNodes("trfile");
+    const dir = tempDir("trfile");
+    dirs.push(dir);
+    const load = join(dir, "load");
+    const maint = join(dir, "maint");
+    const conf1 = keepalivedConf({
+      trackFiles: [
+        { name: "load", file: load, init: "" },
+        { name: "maint", file: maint, weight: 0 },
+      ],
+      instances: [
+        {
+          priority: 200,
+          version: 3,
+          advertInt: 0.2,
+          vips: [`${VIP}/24`],
+          extra: ["track_file {", "  load", "  maint", "}"],
+        },
+      ],
+    });
+    const conf2 = keepalivedConf({
+      instances: [{ priority: 100, version: 3, advertInt: 0.2, vips: [`${VIP}/24`] }],
+    });
+    const a1 = vigil(l, "n1", conf1);
+    vigil(l, "n2", conf2);
+    expect(await holderIs(l, "n1", 5000)).toBe(true);
+    // init_file created the missing file with 0
+    expect(readFileSync(load, "utf8")).toBe("0\n");
+    // 200 - 150 = 50 < 100: the backup preempts
+    writeFileSync(load, "-150\n");
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    const changed = await a1.waitLine(
+      (x) => x.includes('"msg":"track file changed"') && x.includes('"to":-150'),
+      1000,
+    );
+    expect(changed).not.toBeNull();
+    writeFileSync(load, "0\n");
+    expect(await holderIs(l, "n1", 3000)).toBe(true);
+    // a file moved into place counts (how tools replace files atomically)
+    writeFileSync(join(dir, "load.tmp"), "-120");
+    renameSync(join(dir, "load.tmp"), load);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    // deleted: 0 again
+    rmSync(load);
+    expect(await holderIs(l, "n1", 3000)).toBe(true);
+    // weight 0: any non-zero number is a fault
+    const from = a1.lines.length;
+    writeFileSync(maint, "1\n");
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
+    expect(await a1.waitLine((x) => x.includes('"to":"FAULT"'), 2000, from)).not.toBeNull();
+    writeFileSync(maint, "0\n");
+    expect(await holderIs(l, "n1", 3000)).toBe(true);
+    // a file half written and not yet closed is not read: only the closed file counts
+    const fd = openSync(load, "w");
+    writeSync(fd, "-");
+    await Bun.sleep(600);
+    expect(holders(l, ["n1", "n2"], VIP)).toEqual(["n1"]);
+    writeSync(fd, "150\n");
+    closeSync(fd);
+    expect(await holderIs(l, "n2", 3000)).toBe(true);
   });
 
   test("notify scripts get keepalived's arguments", async () => {

@@ -327,6 +327,8 @@ describe("drift guards", () => {
     ["VirtualIp", shapeOf(model.VirtualIp), pb.VirtualIp.create()],
     ["TrackInterface", shapeOf(model.TrackInterface), pb.TrackInterface.create()],
     ["TrackScript", shapeOf(model.TrackScript), pb.TrackScript.create()],
+    ["TrackFile", shapeOf(model.TrackFile), pb.TrackFile.create()],
+    ["TrackFileDef", shapeOf(model.TrackFileDef), pb.TrackFileDef.create()],
     ["UnicastPeer", shapeOf(model.UnicastPeer), pb.UnicastPeer.create()],
     ["NotifyScripts", shapeOf(model.NotifyScripts), pb.NotifyScripts.create()],
     ["SyncGroup", shapeOf(model.SyncGroup), pb.SyncGroup.create()],

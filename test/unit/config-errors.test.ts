@@ -540,6 +540,67 @@ const CASES: Case[] = [
     kaMsg: "not found",
   },
   {
+    name: "track_file naming no track_file block",
+    conf: inst("  track_file {\n    nope #<\n  }\n"),
+    msg: "nope not found",
+    ka: "same",
+    kaMsg: "not found",
+  },
+  {
+    name: "track_file before its block",
+    conf: `${inst("  track_file {\n    tf #<\n  }\n")}track_file tf {\n  file /tmp/vigil-errors-tf\n}\n`,
+    msg: "defined after its first use",
+    ka: "same",
+    kaMsg: "not found",
+  },
+  {
+    name: "track_file weight out of range",
+    conf: `track_file tf {\n  file /tmp/vigil-errors-tf\n}\n${inst("  track_file {\n    tf weight 300 #<\n  }\n")}`,
+    msg: "[-254, 254]",
+    ka: "same",
+  },
+  {
+    name: "track_file with an unknown option",
+    conf: `track_file tf {\n  file /tmp/vigil-errors-tf\n}\n${inst("  track_file {\n    tf wieght 3 #<\n  }\n")}`,
+    msg: "unknown option 'wieght'",
+    ka: "same",
+  },
+  {
+    name: "track_file block without a file",
+    conf: `track_file tf {\n  weight 2\n} #<\n${inst("")}`,
+    msg: "no file set",
+    ka: "rejects",
+    kaMsg: "No file set",
+  },
+  {
+    name: "track_file init_file with an unknown option",
+    conf: `track_file tf {\n  file /tmp/vigil-errors-tf\n  init_file 2 overwrit #<\n}\n${inst("  track_file {\n    tf\n  }\n")}`,
+    msg: "unknown option 'overwrit'",
+    ka: "same",
+    kaMsg: "Unknown track file init option",
+  },
+  {
+    name: "weighted track_file of a sync group member",
+    conf:
+      `track_file tf {\n  file /tmp/vigil-errors-tf\n}\n` +
+      inst("  track_file {\n    tf weight 10 #<\n  }\n") +
+      inst("", "vrrp_instance VI_2 {", "192.0.2.11/24").replace(
+        "virtual_router_id 30",
+        "virtual_router_id 31",
+      ) +
+      "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n",
+    msg: "sync group",
+    ka: "rejects",
+    kaMsg: "due to SYNC group",
+  },
+  {
+    name: "track_file in a directory that does not exist",
+    conf: `track_file tf {\n  file /nonexistent-vigil-dir/flag #<\n}\n${inst("  track_file {\n    tf\n  }\n")}`,
+    msg: "directory /nonexistent-vigil-dir does not exist",
+    ka: "accepts",
+    why: 'keepalived drops such a track file when it starts ("does not exist - removing"), after its config test',
+  },
+  {
     name: "track_interface that does not exist",
     conf: inst("  track_interface {\n    eth9 #<\n  }\n"),
     msg: "interface eth9 does not exist",

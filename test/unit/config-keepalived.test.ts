@@ -146,6 +146,36 @@ describe("lexer", () => {
 });
 
 describe("parser -> model", () => {
+  test("track_file: blocks (and vrrp_track_file), references with their own weights, init_file", () => {
+    const c = mustLoad(join(FIX, "track-file.conf"));
+    expect(c.trackFiles.map(({ loc: _l, locs: _ls, ...f }) => f)).toEqual([
+      {
+        name: "maintenance",
+        file: "/tmp/vigil-fixture-maintenance",
+        weight: 0,
+        weightReverse: false,
+        init: { value: 0, overwrite: false },
+      },
+      {
+        name: "load",
+        file: "/tmp/vigil-fixture-load",
+        weight: -10,
+        weightReverse: true,
+        init: { value: 3, overwrite: true },
+      },
+      { name: "plain", file: "/tmp/vigil-fixture-plain", weight: 1, weightReverse: false },
+    ]);
+    const refs = (xs: { name: string; weight?: number; weightReverse?: boolean }[]) =>
+      xs.map((t) => [t.name, t.weight, t.weightReverse]);
+    expect(refs(c.vrrpInstances[0]!.trackFile)).toEqual([
+      ["load", 5, undefined],
+      ["plain", -2, false],
+      ["maintenance", 0, true],
+    ]);
+    expect(refs(c.vrrpSyncGroups[0]!.trackFile)).toEqual([["maintenance", undefined, undefined]]);
+    expect(c.vrrpInstances[0]!.trackFile[0]!.loc?.line).toBe(43);
+  });
+
   test("keepalived's doc sample: values, auth, labels, garp, ignored keywords", () => {
     const c = mustLoad(join(FIX, "doc-vrrp.conf"));
     expect(c.globalDefs.routerId).toBe("LVS_DEVEL");
@@ -365,6 +395,7 @@ const VALID: [string, number][] = [
   ["doc-vrrp-sync.conf", 0],
   ["doc-vrrp-scripts.conf", 0],
   ["doc-track-interface.conf", 0],
+  ["track-file.conf", 0],
   ["haproxy-unicast.conf", 0],
   ["ipv6-v3.conf", 0],
   ["quirks.conf", 6],

@@ -69,6 +69,7 @@ const ROUND_TRIP = [
   "doc-vrrp-sync.conf",
   "doc-vrrp-scripts.conf",
   "doc-track-interface.conf",
+  "track-file.conf",
   "haproxy-unicast.conf",
   "ipv6-v3.conf",
   "quirks.conf",

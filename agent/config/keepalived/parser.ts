@@ -14,6 +14,8 @@ import type {
   SourceLoc,
   SourceLocs,
   SyncGroup,
+  TrackFile,
+  TrackFileDef,
   TrackInterface,
   TrackScript,
   UnicastPeer,
@@ -31,6 +33,8 @@ type VipIn = z.input<typeof VirtualIp>;
 type PeerIn = z.input<typeof UnicastPeer>;
 type TrackIfIn = z.input<typeof TrackInterface>;
 type TrackScriptIn = z.input<typeof TrackScript>;
+type TrackFileIn = z.input<typeof TrackFile>;
+type TrackFileDefIn = z.input<typeof TrackFileDef>;
 type NotifyIn = NonNullable<InstanceIn["notify"]>;
 type GlobalIn = NonNullable<ConfigInput["globalDefs"]>;
 
@@ -234,8 +238,6 @@ const ROOT_UNSUPPORTED = new Set([
   "garp_group",
   "linkbeat_interfaces",
   "vrrp_track_process",
-  "track_file",
-  "vrrp_track_file",
   "interface_up_down_delays",
   "bfd_instance",
 ]);
@@ -264,7 +266,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   "old_unicast_checksum",
   "native_ipv6",
   "vrf",
-  "track_file",
   "track_process",
   "track_bfd",
   "mcast_dst_ip",
@@ -286,7 +287,6 @@ const GROUP_IGNORED = new Set(["smtp_alert", "notify_priority_changes"]);
 const GROUP_UNSUPPORTED = new Set([
   "global_tracking",
   "sync_group_tracking_weight",
-  "track_file",
   "track_process",
   "track_bfd",
 ]);
@@ -447,6 +447,12 @@ class Parser {
         case "vrrp_script": {
           const b = this.needBlock(n, next);
           if (b) this.script(n, b);
+          break;
+        }
+        case "track_file":
+        case "vrrp_track_file": {
+          const b = this.needBlock(n, next);
+          if (b) this.trackFileDef(n, b);
           break;
         }
         case "vrrp_instance": {
@@ -736,6 +742,7 @@ class Parser {
     const peers: PeerIn[] = [];
     const trackIf: TrackIfIn[] = [];
     const trackSc: TrackScriptIn[] = [];
+    const trackFl: TrackFileIn[] = [];
     // keepalived fixes the instance's family with the first address it reads (VIP, source or
     // peer); validate.ts reports the ones that disagree, at their own lines
     const noteFamily = (addr: string): void => {
@@ -882,6 +889,11 @@ class Parser {
           if (b) for (const e of this.valueLines(b)) this.trackScript(e, trackSc);
           break;
         }
+        case "track_file": {
+          const b = this.needBlock(n, next);
+          if (b) for (const e of this.valueLines(b)) this.trackFile(e, trackFl);
+          break;
+        }
         case "dont_track_primary":
           inst.dontTrackPrimary = true;
           locs["dontTrackPrimary"] = nat;
@@ -932,6 +944,7 @@ class Parser {
     if (peers.length) inst.unicastPeer = peers;
     if (trackIf.length) inst.trackInterface = trackIf;
     if (trackSc.length) inst.trackScript = trackSc;
+    if (trackFl.length) inst.trackFile = trackFl;
     // keepalived derives a missing priority from the initial state (vrrp.c); an unset state stays
     // unset in the model, which tells it apart from an explicit BACKUP
     if (inst.priority === undefined && inst.state === "MASTER") inst.priority = 255;
@@ -1128,6 +1141,102 @@ class Parser {
     out.push(t);
   }
 
+  /** `NAME [weight N [reverse|noreverse]]` for track_file (vrrp_alloc_track_file) */
+  trackFile(n: Node, out: TrackFileIn[]): void {
+    const w = n.words;
+    const t: TrackFileIn = { name: w[0]!, loc: loc(n) };
+    if (!this.seenFiles.has(t.name) && this.laterFiles.has(t.name)) {
+      // keepalived looks the file up while reading, so it must already be defined
+      return void this.err(n, `track_file: track_file ${t.name} is defined after its first use`);
+    }
+    if (w.length >= 2) {
+      if (w[1] !== "weight") return void this.err(n, `track_file ${w[0]}: unknown option '${w[1]}'`);
+      if (w.length === 2) return void this.err(n, `track_file ${w[0]}: weight without a value`);
+      const v = this.int(n, w[2], -254, 254, "weight");
+      if (v === undefined) return;
+      t.weight = v;
+      if (w.length >= 4) {
+        if (w[3] === "reverse") t.weightReverse = true;
+        else if (w[3] === "noreverse") t.weightReverse = false;
+        else return void this.err(n, `track_file ${w[0]}: unknown weight option '${w[3]}'`);
+      }
+    }
+    out.push(t);
+  }
+
+  /** `track_file NAME { file PATH; weight W [reverse]; init_file [VALUE] [overwrite] }` */
+  trackFileDef(head: Node, nodes: Node[]): void {
+    const kw0 = head.words[0]!;
+    if (head.words.length !== 2) {
+      this.err(head, `${kw0}: needs exactly one name`);
+      return;
+    }
+    const name = head.words[1]!;
+    this.seenFiles.add(name);
+    const locs: SourceLocs = head.close ? { end: head.close } : {};
+    const d: TrackFileDefIn & { locs: SourceLocs } = { name, file: "", loc: loc(head), locs };
+    let file: string | undefined;
+    for (const n of nodes) {
+      const kw = n.words[0]!;
+      const nat = loc(n);
+      this.noBlock(n);
+      switch (kw) {
+        case "file": {
+          const f = n.words[1];
+          if (f === undefined || f === "") this.err(n, "file: missing a file name");
+          else if (file !== undefined) this.err(n, `${kw0} ${name}: file already set`);
+          else {
+            file = f;
+            locs["file"] = nat;
+          }
+          break;
+        }
+        case "weight": {
+          if (n.words[1] === undefined) {
+            this.err(n, "weight: missing a value");
+            break;
+          }
+          const v = this.int(n, n.words[1], -254, 254);
+          if (v === undefined) break;
+          d.weight = v;
+          locs["weight"] = nat;
+          const opt = n.words[2];
+          if (opt === "reverse") d.weightReverse = true;
+          else if (opt !== undefined) this.err(n, `weight: unknown option '${opt}' (expected 'reverse')`);
+          break;
+        }
+        case "init_file": {
+          const init: { value?: number; overwrite?: boolean } = {};
+          for (const word of n.words.slice(1)) {
+            if (word === "overwrite") init.overwrite = true;
+            else if (/^-?\d/.test(word)) {
+              const v = this.int(n, word, -254, 254, "init_file value");
+              if (v === undefined) return;
+              init.value = v;
+            } else return void this.err(n, `init_file: unknown option '${word}'`);
+          }
+          d.init = init;
+          locs["init"] = nat;
+          break;
+        }
+        default:
+          this.unknown(n, `${kw0} ${name}`);
+      }
+    }
+    if (file === undefined) {
+      this.err(head.close ?? head, `${kw0} ${name}: no file set`);
+      return;
+    }
+    d.file = file;
+    this.trackFiles.push(d);
+  }
+
+  /** names of every track_file in the file, to tell "defined later" from "not defined" */
+  laterFiles = new Set<string>();
+  /** names of the track_file blocks read so far (valid or not) */
+  seenFiles = new Set<string>();
+  readonly trackFiles: TrackFileDefIn[] = [];
+
   /** names of every vrrp_script in the file, to tell "defined later" from "not defined" */
   laterScripts = new Set<string>();
   /** names of the vrrp_script blocks read so far (valid or not) */
@@ -1159,6 +1268,7 @@ class Parser {
     const g: Partial<GroupIn> & { locs: SourceLocs } = { name, loc: at, locs, notify };
     const trackIf: TrackIfIn[] = [];
     const trackSc: TrackScriptIn[] = [];
+    const trackFl: TrackFileIn[] = [];
     for (let i = 0; i < nodes.length; i++) {
       const n = nodes[i]!;
       const next = nodes[i + 1];
@@ -1193,6 +1303,11 @@ class Parser {
           if (b) for (const e of this.valueLines(b)) this.trackScript(e, trackSc);
           break;
         }
+        case "track_file": {
+          const b = this.needBlock(n, next);
+          if (b) for (const e of this.valueLines(b)) this.trackFile(e, trackFl);
+          break;
+        }
         case "notify_master":
         case "notify_backup":
         case "notify_fault":
@@ -1209,6 +1324,7 @@ class Parser {
     }
     if (trackIf.length) g.trackInterface = trackIf;
     if (trackSc.length) g.trackScript = trackSc;
+    if (trackFl.length) g.trackFile = trackFl;
     if (g.group === undefined || g.group.length === 0) {
       this.err(head, `vrrp_sync_group ${name}: no instances (group { ... } is missing or empty)`);
       return;
@@ -1222,6 +1338,7 @@ class Parser {
       vrrpInstances: this.instances,
       vrrpSyncGroups: this.groups,
     };
+    if (this.trackFiles.length) cfg.trackFiles = this.trackFiles;
     if (this.lvs.groups.length) cfg.virtualServerGroups = this.lvs.groups;
     if (this.lvs.virtualServers.length) cfg.virtualServers = this.lvs.virtualServers;
     const g = this.globalDefs;
@@ -1278,8 +1395,12 @@ function loc(n: { file: string; line: number }): SourceLoc {
 export function parseKeepalived(items: LexItem[]): ParseResult {
   const p = new Parser();
   const tree = buildTree(items, p.errors);
-  for (const n of tree)
-    if (n.words[0] === "vrrp_script" && n.words[1] !== undefined) p.laterScripts.add(n.words[1]);
+  for (const n of tree) {
+    const kw = n.words[0];
+    if (n.words[1] === undefined) continue;
+    if (kw === "vrrp_script") p.laterScripts.add(n.words[1]);
+    if (kw === "track_file" || kw === "vrrp_track_file") p.laterFiles.add(n.words[1]);
+  }
   p.root(tree);
   return { config: p.result(), errors: p.errors, warnings: p.warnings };
 }

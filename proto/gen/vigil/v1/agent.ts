@@ -165,6 +165,7 @@ export interface Config {
   vrrpSyncGroups: SyncGroup[];
   virtualServerGroups: VirtualServerGroup[];
   virtualServers: VirtualServer[];
+  trackFiles: TrackFileDef[];
 }
 
 export interface GarpSettings {
@@ -212,6 +213,23 @@ export interface VrrpScript {
   initFail?: boolean | undefined;
 }
 
+/** keepalived's track_file block: a file holding a number that tracking instances weigh */
+export interface TrackFileDef {
+  name: string;
+  file: string;
+  weight?: number | undefined;
+  weightReverse?:
+    | boolean
+    | undefined;
+  /** init_file: create the file with this value when missing (or at every start with overwrite) */
+  init: TrackFileInit | undefined;
+}
+
+export interface TrackFileInit {
+  value?: number | undefined;
+  overwrite?: boolean | undefined;
+}
+
 export interface VirtualIp {
   address: string;
   prefixLen?: number | undefined;
@@ -232,6 +250,12 @@ export interface TrackInterface {
 }
 
 export interface TrackScript {
+  name: string;
+  weight?: number | undefined;
+  weightReverse?: boolean | undefined;
+}
+
+export interface TrackFile {
   name: string;
   weight?: number | undefined;
   weightReverse?: boolean | undefined;
@@ -290,6 +314,7 @@ export interface VrrpInstance {
   garpLowerPrioDelay?: number | undefined;
   garpLowerPrioRepeat?: number | undefined;
   notify: NotifyScripts | undefined;
+  trackFile: TrackFile[];
 }
 
 export interface SyncGroup {
@@ -298,6 +323,7 @@ export interface SyncGroup {
   notify: NotifyScripts | undefined;
   trackInterface: TrackInterface[];
   trackScript: TrackScript[];
+  trackFile: TrackFile[];
 }
 
 export interface VirtualServerGroupEntry {
@@ -1684,6 +1710,7 @@ function createBaseConfig(): Config {
     vrrpSyncGroups: [],
     virtualServerGroups: [],
     virtualServers: [],
+    trackFiles: [],
   };
 }
 
@@ -1706,6 +1733,9 @@ export const Config: MessageFns<Config> = {
     }
     for (const v of message.virtualServers) {
       VirtualServer.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.trackFiles) {
+      TrackFileDef.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1771,6 +1801,14 @@ export const Config: MessageFns<Config> = {
             message.virtualServers.push(VirtualServer.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.trackFiles.push(TrackFileDef.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1815,6 +1853,11 @@ export const Config: MessageFns<Config> = {
         : globalThis.Array.isArray(object?.virtual_servers)
         ? object.virtual_servers.map((e: any) => VirtualServer.fromJSON(e))
         : [],
+      trackFiles: globalThis.Array.isArray(object?.trackFiles)
+        ? object.trackFiles.map((e: any) => TrackFileDef.fromJSON(e))
+        : globalThis.Array.isArray(object?.track_files)
+        ? object.track_files.map((e: any) => TrackFileDef.fromJSON(e))
+        : [],
     };
   },
 
@@ -1838,6 +1881,9 @@ export const Config: MessageFns<Config> = {
     if (message.virtualServers?.length) {
       obj.virtualServers = message.virtualServers.map((e) => VirtualServer.toJSON(e));
     }
+    if (message.trackFiles?.length) {
+      obj.trackFiles = message.trackFiles.map((e) => TrackFileDef.toJSON(e));
+    }
     return obj;
   },
 
@@ -1854,6 +1900,7 @@ export const Config: MessageFns<Config> = {
     message.vrrpSyncGroups = object.vrrpSyncGroups?.map((e) => SyncGroup.fromPartial(e)) || [];
     message.virtualServerGroups = object.virtualServerGroups?.map((e) => VirtualServerGroup.fromPartial(e)) || [];
     message.virtualServers = object.virtualServers?.map((e) => VirtualServer.fromPartial(e)) || [];
+    message.trackFiles = object.trackFiles?.map((e) => TrackFileDef.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2608,6 +2655,230 @@ export const VrrpScript: MessageFns<VrrpScript> = {
   },
 };
 
+function createBaseTrackFileDef(): TrackFileDef {
+  return { name: "", file: "", weight: undefined, weightReverse: undefined, init: undefined };
+}
+
+export const TrackFileDef: MessageFns<TrackFileDef> = {
+  encode(message: TrackFileDef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.file !== "") {
+      writer.uint32(18).string(message.file);
+    }
+    if (message.weight !== undefined) {
+      writer.uint32(24).int32(message.weight);
+    }
+    if (message.weightReverse !== undefined) {
+      writer.uint32(32).bool(message.weightReverse);
+    }
+    if (message.init !== undefined) {
+      TrackFileInit.encode(message.init, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrackFileDef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrackFileDef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.file = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weight = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.weightReverse = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.init = TrackFileInit.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrackFileDef {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      file: isSet(object.file) ? globalThis.String(object.file) : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : undefined,
+      weightReverse: isSet(object.weightReverse)
+        ? globalThis.Boolean(object.weightReverse)
+        : isSet(object.weight_reverse)
+        ? globalThis.Boolean(object.weight_reverse)
+        : undefined,
+      init: isSet(object.init) ? TrackFileInit.fromJSON(object.init) : undefined,
+    };
+  },
+
+  toJSON(message: TrackFileDef): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.file !== "") {
+      obj.file = message.file;
+    }
+    if (message.weight !== undefined) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.weightReverse !== undefined) {
+      obj.weightReverse = message.weightReverse;
+    }
+    if (message.init !== undefined) {
+      obj.init = TrackFileInit.toJSON(message.init);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TrackFileDef>): TrackFileDef {
+    return TrackFileDef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TrackFileDef>): TrackFileDef {
+    const message = createBaseTrackFileDef();
+    message.name = object.name ?? "";
+    message.file = object.file ?? "";
+    message.weight = object.weight ?? undefined;
+    message.weightReverse = object.weightReverse ?? undefined;
+    message.init = (object.init !== undefined && object.init !== null)
+      ? TrackFileInit.fromPartial(object.init)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTrackFileInit(): TrackFileInit {
+  return { value: undefined, overwrite: undefined };
+}
+
+export const TrackFileInit: MessageFns<TrackFileInit> = {
+  encode(message: TrackFileInit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value !== undefined) {
+      writer.uint32(8).int32(message.value);
+    }
+    if (message.overwrite !== undefined) {
+      writer.uint32(16).bool(message.overwrite);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrackFileInit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrackFileInit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.value = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrackFileInit {
+    return {
+      value: isSet(object.value) ? globalThis.Number(object.value) : undefined,
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : undefined,
+    };
+  },
+
+  toJSON(message: TrackFileInit): unknown {
+    const obj: any = {};
+    if (message.value !== undefined) {
+      obj.value = Math.round(message.value);
+    }
+    if (message.overwrite !== undefined) {
+      obj.overwrite = message.overwrite;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TrackFileInit>): TrackFileInit {
+    return TrackFileInit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TrackFileInit>): TrackFileInit {
+    const message = createBaseTrackFileInit();
+    message.value = object.value ?? undefined;
+    message.overwrite = object.overwrite ?? undefined;
+    return message;
+  },
+};
+
 function createBaseVirtualIp(): VirtualIp {
   return {
     address: "",
@@ -2999,6 +3270,111 @@ export const TrackScript: MessageFns<TrackScript> = {
   },
 };
 
+function createBaseTrackFile(): TrackFile {
+  return { name: "", weight: undefined, weightReverse: undefined };
+}
+
+export const TrackFile: MessageFns<TrackFile> = {
+  encode(message: TrackFile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.weight !== undefined) {
+      writer.uint32(16).int32(message.weight);
+    }
+    if (message.weightReverse !== undefined) {
+      writer.uint32(24).bool(message.weightReverse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrackFile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrackFile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.weightReverse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrackFile {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      weight: isSet(object.weight) ? globalThis.Number(object.weight) : undefined,
+      weightReverse: isSet(object.weightReverse)
+        ? globalThis.Boolean(object.weightReverse)
+        : isSet(object.weight_reverse)
+        ? globalThis.Boolean(object.weight_reverse)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TrackFile): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.weight !== undefined) {
+      obj.weight = Math.round(message.weight);
+    }
+    if (message.weightReverse !== undefined) {
+      obj.weightReverse = message.weightReverse;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TrackFile>): TrackFile {
+    return TrackFile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TrackFile>): TrackFile {
+    const message = createBaseTrackFile();
+    message.name = object.name ?? "";
+    message.weight = object.weight ?? undefined;
+    message.weightReverse = object.weightReverse ?? undefined;
+    return message;
+  },
+};
+
 function createBaseUnicastPeer(): UnicastPeer {
   return { address: "", minTtl: undefined, maxTtl: undefined };
 }
@@ -3353,6 +3729,7 @@ function createBaseVrrpInstance(): VrrpInstance {
     garpLowerPrioDelay: undefined,
     garpLowerPrioRepeat: undefined,
     notify: undefined,
+    trackFile: [],
   };
 }
 
@@ -3432,6 +3809,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     }
     if (message.notify !== undefined) {
       NotifyScripts.encode(message.notify, writer.uint32(202).fork()).join();
+    }
+    for (const v of message.trackFile) {
+      TrackFile.encode(v!, writer.uint32(210).fork()).join();
     }
     return writer;
   },
@@ -3649,6 +4029,14 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
             message.notify = NotifyScripts.decode(reader, reader.uint32());
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.trackFile.push(TrackFile.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3752,6 +4140,11 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
         ? globalThis.Number(object.garp_lower_prio_repeat)
         : undefined,
       notify: isSet(object.notify) ? NotifyScripts.fromJSON(object.notify) : undefined,
+      trackFile: globalThis.Array.isArray(object?.trackFile)
+        ? object.trackFile.map((e: any) => TrackFile.fromJSON(e))
+        : globalThis.Array.isArray(object?.track_file)
+        ? object.track_file.map((e: any) => TrackFile.fromJSON(e))
+        : [],
     };
   },
 
@@ -3832,6 +4225,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     if (message.notify !== undefined) {
       obj.notify = NotifyScripts.toJSON(message.notify);
     }
+    if (message.trackFile?.length) {
+      obj.trackFile = message.trackFile.map((e) => TrackFile.toJSON(e));
+    }
     return obj;
   },
 
@@ -3869,12 +4265,13 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     message.notify = (object.notify !== undefined && object.notify !== null)
       ? NotifyScripts.fromPartial(object.notify)
       : undefined;
+    message.trackFile = object.trackFile?.map((e) => TrackFile.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseSyncGroup(): SyncGroup {
-  return { name: "", group: [], notify: undefined, trackInterface: [], trackScript: [] };
+  return { name: "", group: [], notify: undefined, trackInterface: [], trackScript: [], trackFile: [] };
 }
 
 export const SyncGroup: MessageFns<SyncGroup> = {
@@ -3893,6 +4290,9 @@ export const SyncGroup: MessageFns<SyncGroup> = {
     }
     for (const v of message.trackScript) {
       TrackScript.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.trackFile) {
+      TrackFile.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -3950,6 +4350,14 @@ export const SyncGroup: MessageFns<SyncGroup> = {
             message.trackScript.push(TrackScript.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.trackFile.push(TrackFile.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3977,6 +4385,11 @@ export const SyncGroup: MessageFns<SyncGroup> = {
         : globalThis.Array.isArray(object?.track_script)
         ? object.track_script.map((e: any) => TrackScript.fromJSON(e))
         : [],
+      trackFile: globalThis.Array.isArray(object?.trackFile)
+        ? object.trackFile.map((e: any) => TrackFile.fromJSON(e))
+        : globalThis.Array.isArray(object?.track_file)
+        ? object.track_file.map((e: any) => TrackFile.fromJSON(e))
+        : [],
     };
   },
 
@@ -3997,6 +4410,9 @@ export const SyncGroup: MessageFns<SyncGroup> = {
     if (message.trackScript?.length) {
       obj.trackScript = message.trackScript.map((e) => TrackScript.toJSON(e));
     }
+    if (message.trackFile?.length) {
+      obj.trackFile = message.trackFile.map((e) => TrackFile.toJSON(e));
+    }
     return obj;
   },
 
@@ -4012,6 +4428,7 @@ export const SyncGroup: MessageFns<SyncGroup> = {
       : undefined;
     message.trackInterface = object.trackInterface?.map((e) => TrackInterface.fromPartial(e)) || [];
     message.trackScript = object.trackScript?.map((e) => TrackScript.fromPartial(e)) || [];
+    message.trackFile = object.trackFile?.map((e) => TrackFile.fromPartial(e)) || [];
     return message;
   },
 };
