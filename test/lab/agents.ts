@@ -275,3 +275,32 @@ export function childPids(pid: number): number[] {
   }
   return out;
 }
+
+export interface AdvertCapture {
+  adverts: { t: number; src: string; vrid: number; prio: number }[];
+  stop: () => void;
+}
+
+/** tcpdump on the lab's bridge: VRRPv3 IPv4 adverts with their kernel receive time (epoch seconds). */
+export function captureAdvertsOn(l: Lab): AdvertCapture {
+  const p = Bun.spawn(
+    ["ip", "netns", "exec", l.switchNs, "tcpdump", "-i", "br0", "-nn", "-l", "-tt", "ip", "proto", "112"],
+    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
+  );
+  const adverts: AdvertCapture["adverts"] = [];
+  const re = /^(\d+\.\d+) IP (\S+) > \S+: VRRPv3, Advertisement, vrid (\d+), prio (\d+)/;
+  void (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const c of p.stdout) {
+      buf += dec.decode(c, { stream: true });
+      const parts = buf.split("\n");
+      buf = parts.pop() ?? "";
+      for (const line of parts) {
+        const m = re.exec(line);
+        if (m) adverts.push({ t: Number(m[1]), src: m[2]!, vrid: Number(m[3]), prio: Number(m[4]) });
+      }
+    }
+  })();
+  return { adverts, stop: () => p.kill("SIGKILL") };
+}

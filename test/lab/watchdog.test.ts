@@ -10,7 +10,15 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { monotonicNs } from "../../ffi/libc.ts";
-import { type Agent, childPids, cleanupDir, type LogLine, startVigil } from "./agents.ts";
+import {
+  type AdvertCapture,
+  type Agent,
+  captureAdvertsOn,
+  childPids,
+  cleanupDir,
+  type LogLine,
+  startVigil,
+} from "./agents.ts";
 import { type InstanceConf, keepalivedConf } from "./confgen.ts";
 import { Lab, run, sleep, waitFor } from "./netns.ts";
 
@@ -297,31 +305,9 @@ async function electedPair(
   return { a1, a2, w1, w2 };
 }
 
-/** tcpdump on the bridge: VRRP adverts with their kernel receive time (epoch seconds). */
-function captureAdverts(l: Lab): {
-  adverts: { t: number; src: string; vrid: number; prio: number }[];
-  stop: () => void;
-} {
-  const p = Bun.spawn(
-    ["ip", "netns", "exec", l.switchNs, "tcpdump", "-i", "br0", "-nn", "-l", "-tt", "ip", "proto", "112"],
-    { stdin: "ignore", stdout: "pipe", stderr: "ignore" },
-  );
-  const adverts: { t: number; src: string; vrid: number; prio: number }[] = [];
-  const re = /^(\d+\.\d+) IP (\S+) > \S+: VRRPv3, Advertisement, vrid (\d+), prio (\d+)/;
-  void (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    for await (const c of p.stdout) {
-      buf += dec.decode(c, { stream: true });
-      const parts = buf.split("\n");
-      buf = parts.pop() ?? "";
-      for (const line of parts) {
-        const m = re.exec(line);
-        if (m) adverts.push({ t: Number(m[1]), src: m[2]!, vrid: Number(m[3]), prio: Number(m[4]) });
-      }
-    }
-  })();
-  const c = { adverts, stop: () => p.kill("SIGKILL") };
+/** captureAdverts, stopped after the test */
+function captureAdverts(l: Lab): AdvertCapture {
+  const c = captureAdvertsOn(l);
   captures.push(c);
   return c;
 }
