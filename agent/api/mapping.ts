@@ -351,6 +351,7 @@ export function configToProto(c: Config): pb.Config {
       checkUnicastSrc: g.checkUnicastSrc,
       dynamicInterfaces: g.dynamicInterfaces,
       rsInitNotifies: g.rsInitNotifies,
+      vrrpStartupDelay: g.vrrpStartupDelay,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     trackFiles: c.trackFiles.map(trackFileDefToProto),
@@ -703,6 +704,7 @@ export function configFromProto(c: pb.Config): ConfigInput {
           checkUnicastSrc: g.checkUnicastSrc,
           dynamicInterfaces: g.dynamicInterfaces,
           rsInitNotifies: g.rsInitNotifies,
+          vrrpStartupDelay: g.vrrpStartupDelay,
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),

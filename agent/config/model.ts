@@ -63,6 +63,11 @@ export const GlobalDefs = z.object({
    * notify_up when it is added, not only on a later down -> up transition
    */
   rsInitNotifies: z.boolean().default(false),
+  /**
+   * keepalived's vrrp_startup_delay, seconds: after the VRRP process starts, no backup's
+   * Master_Down_Timer expires before this delay plus its Master_Down_Interval (0 = none)
+   */
+  vrrpStartupDelay: z.number().min(0).max(4294.967295).default(0),
   /** keepalived keywords accepted for compatibility but without effect in vigil, for `vigil check` */
   ignored: z.array(z.object({ keyword: z.string(), loc: SourceLoc })).default([]),
   locs: SourceLocs.optional(),

@@ -41,6 +41,12 @@ export interface InstanceParams {
    * sync-group.ts `syncGroupStartParams()` sets this. Default false.
    */
   holdOwnerStart?: boolean;
+  /**
+   * keepalived's vrrp_startup_delay: until this instant (same clock as `now`) a BACKUP's
+   * Master_Down_Timer counts from here instead of from now (vrrp_init_instance_sands), so no
+   * backup takes over before the delay plus its Master_Down_Interval. Default: no delay.
+   */
+  startDelayUntil?: number;
 }
 
 export interface InstanceState {
@@ -219,6 +225,11 @@ class Step {
     this.actions.push(a);
   }
 
+  /** Master_Down_Timer expiry for an interval armed now: from the end of a startup delay if later. */
+  downAt(intervalMs: number): number {
+    return Math.max(this.now, this.s.params.startDelayUntil ?? this.now) + intervalMs;
+  }
+
   /** Records the state change and emits the transition (and the group re-evaluation for sync members). */
   transition(to: VrrpState, reason: string, patch: Partial<InstanceState>): void {
     const from = this.s.state;
@@ -252,7 +263,7 @@ class Step {
     const tmp = { ...this.s, masterAdverIntervalMs };
     return {
       masterAdverIntervalMs,
-      masterDownAt: this.now + mdi(tmp),
+      masterDownAt: this.downAt(mdi(tmp)),
       masterDownReason: "master down timer expired",
       adverAt: null,
       preemptAt: null,
@@ -367,7 +378,7 @@ function onStartup(st: Step): void {
     return;
   }
   st.transition("BACKUP", "startup", {
-    masterDownAt: st.now + mdi(st.s),
+    masterDownAt: st.downAt(mdi(st.s)),
     masterDownReason: "master down timer expired",
     adverAt: null,
   });
@@ -399,14 +410,14 @@ function onTick(st: Step): void {
   if (s.state === "BACKUP" && s.masterDownAt !== null && st.now >= s.masterDownAt) {
     if (s.forceBackup) {
       // Held down by the operator: keep listening, re-arm so a master appearing is tracked as usual.
-      st.set({ masterDownAt: st.now + mdi(s) });
+      st.set({ masterDownAt: st.downAt(mdi(s)) });
       return;
     }
     if (s.params.syncGroup) {
       // keepalived vrrp_state_goto_master -> vrrp_sync_can_goto_master(): a member only becomes master
       // when the whole group wants to; meanwhile it stays BACKUP with wantstate MASTER and a re-armed
       // full down timer ("prefer backup state to avoid thrashing").
-      st.set({ wantMaster: true, masterDownAt: st.now + mdi(s) });
+      st.set({ wantMaster: true, masterDownAt: st.downAt(mdi(s)) });
       st.act({ type: "sync_group", why: "want_master" });
       return;
     }
@@ -433,7 +444,7 @@ function backupRx(st: Step, ev: Extract<VrrpEvent, { type: "advert" }>): void {
   if (ev.priority === 0) {
     // The master is leaving: take over after Skew_Time (computed with the current Master_Adver_Interval).
     st.set({
-      masterDownAt: st.now + skewTimeMs(s.params.version, s.effectivePriority, s.masterAdverIntervalMs),
+      masterDownAt: st.downAt(skewTimeMs(s.params.version, s.effectivePriority, s.masterAdverIntervalMs)),
       masterDownReason: `priority 0 advert from ${ev.srcText}`,
     });
     return;
@@ -455,7 +466,7 @@ function backupRx(st: Step, ev: Extract<VrrpEvent, { type: "advert" }>): void {
     const next = { ...s, masterAdverIntervalMs: learnt };
     st.set({
       masterAdverIntervalMs: learnt,
-      masterDownAt: st.now + mdi(next),
+      masterDownAt: st.downAt(mdi(next)),
       masterDownReason: `master down timer expired (last advert from ${ev.srcText})`,
       currentMaster: ev.srcText,
       preemptAt,

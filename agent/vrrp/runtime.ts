@@ -152,6 +152,7 @@ class InstanceRunner {
       initialState: cfg.state ?? "BACKUP",
       // an owner told explicitly to start as BACKUP waits like any backup, as in keepalived
       holdOwnerStart: cfg.state === "BACKUP",
+      ...(rt.startDelayUntil !== undefined ? { startDelayUntil: rt.startDelayUntil } : {}),
     };
     this.params = params;
     this.fsm = initialState(params, monotonic());
@@ -556,6 +557,8 @@ export class VrrpRuntime {
   readonly counters = new Counters();
   private stopping = false;
   readonly trackFiles: TrackFiles;
+  /** end of vrrp_startup_delay on the monotonic clock; set once when this process starts */
+  startDelayUntil: number | undefined;
 
   constructor(
     public config: Config,
@@ -589,6 +592,12 @@ export class VrrpRuntime {
   }
 
   start(): void {
+    const delay = this.config.globalDefs.vrrpStartupDelay;
+    if (delay > 0) {
+      // keepalived applies it when the VRRP process starts, never on a reload
+      this.startDelayUntil = monotonic() + delay * 1000;
+      this.log.info({ seconds: delay }, "delaying startup");
+    }
     this.trackFiles.configure(this.config.trackFiles, false);
     this.io.onLinkChange(() => {
       if (this.waiting.size > 0 && !this.stopping) this.apply([...this.waiting.keys()]);

@@ -156,6 +156,23 @@ describe("vigil VRRP on a real kernel", () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(1900);
   });
 
+  test("vrrp_startup_delay: a lone backup takes over only after the delay plus Master_Down", async () => {
+    const l = nodes(1, "sdelay");
+    const conf = keepalivedConf({
+      globals: ["vrrp_startup_delay 2"],
+      instances: [{ priority: 100, version: 3, advertInt: 0.2, vips: [`${VIP}/24`] }],
+    });
+    const a = vigil(l, "n1", conf);
+    expect(await a.waitLine((x) => x.includes('"msg":"delaying startup"'), 5000)).not.toBeNull();
+    const t0 = performance.now();
+    const t = await waitHolder(l, ["n1"], "n1", 6000);
+    expect(t).toBeGreaterThanOrEqual(0);
+    // Master_Down_Interval at 200 ms and priority 100: 600 + 121.875 ms, counted from the delay's end
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(2000 + 600);
+    expect(took).toBeLessThan(2000 + 722 + 1000);
+  });
+
   test("SIGTERM on the master: priority 0 lets the backup take over within Skew_Time", async () => {
     const l = nodes(2, "term");
     const all = ["n1", "n2"];

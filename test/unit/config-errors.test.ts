@@ -540,6 +540,20 @@ const CASES: Case[] = [
     kaMsg: "not found",
   },
   {
+    name: "vrrp_startup_delay of 0",
+    conf: `global_defs {\n  vrrp_startup_delay 0 #<\n}\n${inst("")}`,
+    msg: "vrrp_startup_delay",
+    ka: "same",
+    kaMsg: "is invalid",
+  },
+  {
+    name: "vrrp_startup_delay not a number",
+    conf: `global_defs {\n  vrrp_startup_delay soon #<\n}\n${inst("")}`,
+    msg: "vrrp_startup_delay",
+    ka: "same",
+    kaMsg: "is invalid",
+  },
+  {
     name: "track_file naming no track_file block",
     conf: inst("  track_file {\n    nope #<\n  }\n"),
     msg: "nope not found",

@@ -173,7 +173,8 @@ describe("parser -> model", () => {
       ["maintenance", 0, true],
     ]);
     expect(refs(c.vrrpSyncGroups[0]!.trackFile)).toEqual([["maintenance", undefined, undefined]]);
-    expect(c.vrrpInstances[0]!.trackFile[0]!.loc?.line).toBe(43);
+    expect(c.vrrpInstances[0]!.trackFile[0]!.loc?.line).toBe(44);
+    expect(c.globalDefs.vrrpStartupDelay).toBe(5.5);
   });
 
   test("keepalived's doc sample: values, auth, labels, garp, ignored keywords", () => {

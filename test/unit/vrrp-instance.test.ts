@@ -844,3 +844,39 @@ describe("receive coalescing window (agent/vrrp/runtime.ts)", () => {
     );
   });
 });
+
+describe("vrrp_startup_delay (keepalived vrrp_init_instance_sands)", () => {
+  const MDI = masterDownIntervalMs(3, 100, 1000);
+  const SKEW = skewTimeMs(3, 100, 1000);
+  const delayed = { startDelayUntil: 5000 };
+
+  test("a backup's first Master_Down_Timer runs from the end of the delay", () => {
+    const s = started(delayed);
+    expect(s.state).toBe("BACKUP");
+    expect(s.masterDownAt).toBe(5000 + MDI);
+    expect(step(s, { type: "tick" }, MDI).state.state).toBe("BACKUP");
+    expect(step(s, { type: "tick" }, 5000 + MDI).state.state).toBe("MASTER");
+  });
+
+  test("within the delay every re-arm counts from its end: adverts, priority 0 and lower priorities", () => {
+    const s = started(delayed);
+    expect(run(s, [[advert("192.0.2.20", 200), 1000]]).state.masterDownAt).toBe(5000 + MDI);
+    expect(run(s, [[advert("192.0.2.20", 0), 2000]]).state.masterDownAt).toBe(5000 + SKEW);
+  });
+
+  test("after the delay the timers are the usual ones", () => {
+    const s = started(delayed);
+    expect(run(s, [[advert("192.0.2.20", 200), 6000]]).state.masterDownAt).toBe(6000 + MDI);
+    expect(run(s, [[advert("192.0.2.20", 0), 7000]]).state.masterDownAt).toBe(7000 + SKEW);
+  });
+
+  test("an address owner still takes over at once (keepalived 2.2.7 delays only backups)", () => {
+    const s = started({ ...delayed, basePriority: 255, initialState: "MASTER" });
+    expect(s.state).toBe("MASTER");
+  });
+
+  test("without a delay nothing changes", () => {
+    expect(started().masterDownAt).toBe(MDI);
+    expect(started({ startDelayUntil: 0 }).masterDownAt).toBe(MDI);
+  });
+});

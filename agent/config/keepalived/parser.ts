@@ -210,7 +210,6 @@ const GLOBAL_UNSUPPORTED = new Set([
   "vrrp_vmac_garp_intvl",
   "vrrp_lower_prio_no_advert",
   "vrrp_higher_prio_send_advert",
-  "vrrp_startup_delay",
   "startup_script",
   "startup_script_timeout",
   "shutdown_script",
@@ -607,6 +606,14 @@ class Parser {
           g.dynamicInterfaces = true;
           locs["dynamicInterfaces"] = at;
           break;
+        case "vrrp_startup_delay": {
+          // read_decimal_unsigned_strvec(..., TIMER_HZ / 1000, UINT_MAX, 6 digits): 1 ms .. 4294 s
+          const v = this.decimal(n, this.arg(n), 0.001, 4294.967295);
+          set("vrrpStartupDelay", v, (x) => {
+            g.vrrpStartupDelay = x;
+          });
+          break;
+        }
         case "rs_init_notifies": {
           // optional boolean argument, as in keepalived's rs_init_notifies_handler
           const b = this.bool(n);

@@ -196,7 +196,11 @@ export interface GlobalDefs {
     | boolean
     | undefined;
   /** keepalived's rs_init_notifies: notify_up for real servers that start up */
-  rsInitNotifies?: boolean | undefined;
+  rsInitNotifies?:
+    | boolean
+    | undefined;
+  /** seconds after the VRRP process starts before a backup may take over (vrrp_startup_delay) */
+  vrrpStartupDelay?: number | undefined;
 }
 
 export interface VrrpScript {
@@ -2136,6 +2140,7 @@ function createBaseGlobalDefs(): GlobalDefs {
     checkUnicastSrc: undefined,
     dynamicInterfaces: undefined,
     rsInitNotifies: undefined,
+    vrrpStartupDelay: undefined,
   };
 }
 
@@ -2173,6 +2178,9 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     }
     if (message.rsInitNotifies !== undefined) {
       writer.uint32(88).bool(message.rsInitNotifies);
+    }
+    if (message.vrrpStartupDelay !== undefined) {
+      writer.uint32(97).double(message.vrrpStartupDelay);
     }
     return writer;
   },
@@ -2278,6 +2286,14 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
             message.rsInitNotifies = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.vrrpStartupDelay = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2343,6 +2359,11 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
         : isSet(object.rs_init_notifies)
         ? globalThis.Boolean(object.rs_init_notifies)
         : undefined,
+      vrrpStartupDelay: isSet(object.vrrpStartupDelay)
+        ? globalThis.Number(object.vrrpStartupDelay)
+        : isSet(object.vrrp_startup_delay)
+        ? globalThis.Number(object.vrrp_startup_delay)
+        : undefined,
     };
   },
 
@@ -2381,6 +2402,9 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     if (message.rsInitNotifies !== undefined) {
       obj.rsInitNotifies = message.rsInitNotifies;
     }
+    if (message.vrrpStartupDelay !== undefined) {
+      obj.vrrpStartupDelay = floatToJson(message.vrrpStartupDelay);
+    }
     return obj;
   },
 
@@ -2402,6 +2426,7 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     message.checkUnicastSrc = object.checkUnicastSrc ?? undefined;
     message.dynamicInterfaces = object.dynamicInterfaces ?? undefined;
     message.rsInitNotifies = object.rsInitNotifies ?? undefined;
+    message.vrrpStartupDelay = object.vrrpStartupDelay ?? undefined;
     return message;
   },
 };
