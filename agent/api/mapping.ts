@@ -157,6 +157,8 @@ function instanceToProto(i: VrrpInstance): pb.VrrpInstance {
     garpMasterRefreshRepeat: i.garpMasterRefreshRepeat,
     garpLowerPrioDelay: i.garpLowerPrioDelay,
     garpLowerPrioRepeat: i.garpLowerPrioRepeat,
+    lowerPrioNoAdvert: i.lowerPrioNoAdvert,
+    higherPrioSendAdvert: i.higherPrioSendAdvert,
     notify: notifyToProto(i.notify),
   });
 }
@@ -352,6 +354,8 @@ export function configToProto(c: Config): pb.Config {
       dynamicInterfaces: g.dynamicInterfaces,
       rsInitNotifies: g.rsInitNotifies,
       vrrpStartupDelay: g.vrrpStartupDelay,
+      vrrpLowerPrioNoAdvert: g.vrrpLowerPrioNoAdvert,
+      vrrpHigherPrioSendAdvert: g.vrrpHigherPrioSendAdvert,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     trackFiles: c.trackFiles.map(trackFileDefToProto),
@@ -484,6 +488,8 @@ function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
     garpMasterRefreshRepeat: i.garpMasterRefreshRepeat,
     garpLowerPrioDelay: i.garpLowerPrioDelay,
     garpLowerPrioRepeat: i.garpLowerPrioRepeat,
+    lowerPrioNoAdvert: i.lowerPrioNoAdvert,
+    higherPrioSendAdvert: i.higherPrioSendAdvert,
     notify: notifyFromProto(i.notify),
   });
 }
@@ -705,6 +711,8 @@ export function configFromProto(c: pb.Config): ConfigInput {
           dynamicInterfaces: g.dynamicInterfaces,
           rsInitNotifies: g.rsInitNotifies,
           vrrpStartupDelay: g.vrrpStartupDelay,
+          vrrpLowerPrioNoAdvert: g.vrrpLowerPrioNoAdvert,
+          vrrpHigherPrioSendAdvert: g.vrrpHigherPrioSendAdvert,
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),

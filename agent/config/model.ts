@@ -68,6 +68,9 @@ export const GlobalDefs = z.object({
    * Master_Down_Timer expires before this delay plus its Master_Down_Interval (0 = none)
    */
   vrrpStartupDelay: z.number().min(0).max(4294.967295).default(0),
+  /** defaults of the instances' lower_prio_no_advert / higher_prio_send_advert (vrrp_strict aside) */
+  vrrpLowerPrioNoAdvert: z.boolean().default(false),
+  vrrpHigherPrioSendAdvert: z.boolean().default(false),
   /** keepalived keywords accepted for compatibility but without effect in vigil, for `vigil check` */
   ignored: z.array(z.object({ keyword: z.string(), loc: SourceLoc })).default([]),
   locs: SourceLocs.optional(),
@@ -228,6 +231,13 @@ export const VrrpInstance = z.object({
   /** per-instance garp_lower_prio_delay / garp_lower_prio_repeat; unset fields inherit global_defs */
   garpLowerPrioDelay: z.number().min(0).max(1000).optional(),
   garpLowerPrioRepeat: z.number().int().min(0).max(255).optional(),
+  /**
+   * as master, do not answer a lower-priority advert with an advert of our own; unset: global
+   * vrrp_lower_prio_no_advert, or on with vrrp_strict (see instanceAdvertPolicy)
+   */
+  lowerPrioNoAdvert: z.boolean().optional(),
+  /** as master, send an advert before yielding to a higher-priority one; unset: global, off with vrrp_strict */
+  higherPrioSendAdvert: z.boolean().optional(),
   notify: NotifyScripts.prefault({}),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),
@@ -624,6 +634,19 @@ export type ConfigInput = z.input<typeof Config>;
 export function instanceVersion(cfg: Config, inst: VrrpInstance): 2 | 3 {
   if (inst.version !== undefined) return inst.version;
   return inst.family === 6 ? 3 : cfg.globalDefs.vrrpVersion;
+}
+
+/** keepalived's lower_prio_no_advert / higher_prio_send_advert after inheriting (vrrp_complete_instance). */
+export function instanceAdvertPolicy(
+  cfg: Config,
+  inst: VrrpInstance,
+): { lowerPrioNoAdvert: boolean; higherPrioSendAdvert: boolean } {
+  const g = cfg.globalDefs;
+  const strict = g.vrrpStrict;
+  return {
+    lowerPrioNoAdvert: inst.lowerPrioNoAdvert ?? (strict ? true : g.vrrpLowerPrioNoAdvert),
+    higherPrioSendAdvert: inst.higherPrioSendAdvert ?? (strict ? false : g.vrrpHigherPrioSendAdvert),
+  };
 }
 
 /** Effective GARP settings for an instance: per-instance overrides over global_defs. */

@@ -322,6 +322,14 @@ class Checker {
 
     if (strict && unicast)
       this.err(w("unicastPeer"), `${name}: unicast peers are not supported in strict mode (vrrp_strict)`);
+    // keepalived "resets" these in strict mode and reports it, which fails its config test
+    if (strict && inst.lowerPrioNoAdvert === false)
+      this.err(w("lowerPrioNoAdvert"), `${name}: strict mode (vrrp_strict) requires lower_prio_no_advert`);
+    if (strict && inst.higherPrioSendAdvert === true)
+      this.err(
+        w("higherPrioSendAdvert"),
+        `${name}: strict mode (vrrp_strict) requires higher_prio_send_advert to be off`,
+      );
     if (strict && inst.state !== undefined && (inst.state === "MASTER") !== (inst.priority === 255)) {
       this.err(
         w("state") ?? w("priority"),

@@ -47,6 +47,10 @@ export interface InstanceParams {
    * backup takes over before the delay plus its Master_Down_Interval. Default: no delay.
    */
   startDelayUntil?: number;
+  /** keepalived's lower_prio_no_advert: as master, do not answer a lower-priority advert. Default false */
+  lowerPrioNoAdvert?: boolean;
+  /** keepalived's higher_prio_send_advert: as master, advertise once before yielding. Default false */
+  higherPrioSendAdvert?: boolean;
 }
 
 export interface InstanceState {
@@ -516,13 +520,17 @@ function masterRx(st: Step, ev: Extract<VrrpEvent, { type: "advert" }>): void {
   if (ev.priority < s.effectivePriority || (ev.priority === s.effectivePriority && cmp < 0)) {
     // RFC: discard. keepalived (lower_prio_no_advert off, its default) answers with its own advert at
     // once to force the new election, and resets its Adver_Timer since it just advertised.
-    st.act({ type: "send_advert", priority: s.effectivePriority });
+    if (!s.params.lowerPrioNoAdvert) {
+      st.act({ type: "send_advert", priority: s.effectivePriority });
+      st.set({ adverAt: st.now + s.params.advertIntervalMs });
+    }
     st.act({ type: "master_rx_lower_pri", from: ev.srcText, priority: ev.priority });
-    st.set({ adverAt: st.now + s.params.advertIntervalMs });
     return;
   }
   // Higher priority, or equal priority from a higher primary address: -> BACKUP, learning the
-  // master's interval in v3 and arming Master_Down_Timer.
+  // master's interval in v3 and arming Master_Down_Timer. With higher_prio_send_advert keepalived
+  // first advertises once more, so that the other side hears it too (e.g. after a partition).
+  if (s.params.higherPrioSendAdvert) st.act({ type: "send_advert", priority: s.effectivePriority });
   const learnt =
     s.params.version === 3 && ev.advertIntervalMs > 0 ? ev.advertIntervalMs : s.masterAdverIntervalMs;
   st.set({ masterAdverIntervalMs: learnt });

@@ -5,6 +5,7 @@
 import { type ConfigDiff, diffInstances, scriptFingerprint } from "../config/diff.ts";
 import {
   type Config,
+  instanceAdvertPolicy,
   instanceGarp,
   instanceVersion,
   instanceVips,
@@ -153,6 +154,7 @@ class InstanceRunner {
       // an owner told explicitly to start as BACKUP waits like any backup, as in keepalived
       holdOwnerStart: cfg.state === "BACKUP",
       ...(rt.startDelayUntil !== undefined ? { startDelayUntil: rt.startDelayUntil } : {}),
+      ...instanceAdvertPolicy(rt.config, cfg),
     };
     this.params = params;
     this.fsm = initialState(params, monotonic());

@@ -173,8 +173,13 @@ describe("parser -> model", () => {
       ["maintenance", 0, true],
     ]);
     expect(refs(c.vrrpSyncGroups[0]!.trackFile)).toEqual([["maintenance", undefined, undefined]]);
-    expect(c.vrrpInstances[0]!.trackFile[0]!.loc?.line).toBe(44);
-    expect(c.globalDefs.vrrpStartupDelay).toBe(5.5);
+    expect(c.vrrpInstances[0]!.trackFile[0]!.loc?.line).toBe(46);
+    expect(c.globalDefs).toMatchObject({
+      vrrpStartupDelay: 5.5,
+      vrrpLowerPrioNoAdvert: true,
+      vrrpHigherPrioSendAdvert: false,
+    });
+    expect(c.vrrpInstances[1]).toMatchObject({ lowerPrioNoAdvert: false, higherPrioSendAdvert: true });
   });
 
   test("keepalived's doc sample: values, auth, labels, garp, ignored keywords", () => {

@@ -880,3 +880,40 @@ describe("vrrp_startup_delay (keepalived vrrp_init_instance_sands)", () => {
     expect(started({ startDelayUntil: 0 }).masterDownAt).toBe(MDI);
   });
 });
+
+describe("lower_prio_no_advert / higher_prio_send_advert (keepalived vrrp_state_master_rx)", () => {
+  const lower = advert("192.0.2.20", 50);
+  const higher = advert("192.0.2.20", 200);
+  const sends = (as: Action[]) => as.filter((a) => a.type === "send_advert").length;
+
+  test("default: a lower-priority advert is answered at once, a higher one is not", () => {
+    const m = master();
+    const r1 = step(m, lower, 4000);
+    expect(sends(r1.actions)).toBe(1);
+    expect(r1.state.adverAt).toBe(4000 + 1000);
+    const r2 = step(m, higher, 4000);
+    expect(sends(r2.actions)).toBe(0);
+    expect(r2.state.state).toBe("BACKUP");
+  });
+
+  test("lower_prio_no_advert: no answer, the Adver_Timer keeps running; the notify event still fires", () => {
+    const m = master({ lowerPrioNoAdvert: true });
+    const r = step(m, lower, 4000);
+    expect(sends(r.actions)).toBe(0);
+    expect(r.state.adverAt).toBe(m.adverAt);
+    expect(types(r.actions)).toContain("master_rx_lower_pri");
+  });
+
+  test("higher_prio_send_advert: one advert with our priority, then BACKUP", () => {
+    const m = master({ higherPrioSendAdvert: true });
+    const r = step(m, higher, 4000);
+    expect(r.actions.filter((a) => a.type === "send_advert")).toEqual([
+      { type: "send_advert", priority: 100 },
+    ]);
+    expect(r.state.state).toBe("BACKUP");
+    // also for an equal priority from a higher address
+    const eq = step(m, advert("192.0.2.200", 100), 4000);
+    expect(sends(eq.actions)).toBe(1);
+    expect(eq.state.state).toBe("BACKUP");
+  });
+});

@@ -208,8 +208,6 @@ const GLOBAL_UNSUPPORTED = new Set([
   "vrrp_min_garp",
   "vrrp_garp_extra_if",
   "vrrp_vmac_garp_intvl",
-  "vrrp_lower_prio_no_advert",
-  "vrrp_higher_prio_send_advert",
   "startup_script",
   "startup_script_timeout",
   "shutdown_script",
@@ -279,8 +277,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   "down_timer_adverts",
   "garp_extra_if",
   "vmac_garp_intvl",
-  "lower_prio_no_advert",
-  "higher_prio_send_advert",
 ]);
 const GROUP_IGNORED = new Set(["smtp_alert", "notify_priority_changes"]);
 const GROUP_UNSUPPORTED = new Set([
@@ -594,6 +590,16 @@ class Parser {
           g.checkUnicastSrc = true;
           locs["checkUnicastSrc"] = at;
           break;
+        case "vrrp_lower_prio_no_advert":
+        case "vrrp_higher_prio_send_advert": {
+          const b = this.bool(n);
+          const field =
+            kw === "vrrp_lower_prio_no_advert" ? "vrrpLowerPrioNoAdvert" : "vrrpHigherPrioSendAdvert";
+          set(field, b, (x) => {
+            g[field] = x;
+          });
+          break;
+        }
         case "v3_checksum_as_v2": {
           // keepalived >= 2.3 keyword, optional boolean argument
           const b = this.bool(n);
@@ -905,6 +911,15 @@ class Parser {
           inst.dontTrackPrimary = true;
           locs["dontTrackPrimary"] = nat;
           break;
+        case "lower_prio_no_advert":
+        case "higher_prio_send_advert": {
+          const b = this.bool(n);
+          if (b === undefined) break;
+          const field = kw === "lower_prio_no_advert" ? "lowerPrioNoAdvert" : "higherPrioSendAdvert";
+          inst[field] = b;
+          locs[field] = nat;
+          break;
+        }
         case "garp_master_delay":
           this.setUint(inst, locs, "garpMasterDelay", n, 0, 1000);
           break;

@@ -201,6 +201,8 @@ export interface GlobalDefs {
     | undefined;
   /** seconds after the VRRP process starts before a backup may take over (vrrp_startup_delay) */
   vrrpStartupDelay?: number | undefined;
+  vrrpLowerPrioNoAdvert?: boolean | undefined;
+  vrrpHigherPrioSendAdvert?: boolean | undefined;
 }
 
 export interface VrrpScript {
@@ -319,6 +321,9 @@ export interface VrrpInstance {
   garpLowerPrioRepeat?: number | undefined;
   notify: NotifyScripts | undefined;
   trackFile: TrackFile[];
+  /** unset: global_defs (on / off respectively with vrrp_strict) */
+  lowerPrioNoAdvert?: boolean | undefined;
+  higherPrioSendAdvert?: boolean | undefined;
 }
 
 export interface SyncGroup {
@@ -2141,6 +2146,8 @@ function createBaseGlobalDefs(): GlobalDefs {
     dynamicInterfaces: undefined,
     rsInitNotifies: undefined,
     vrrpStartupDelay: undefined,
+    vrrpLowerPrioNoAdvert: undefined,
+    vrrpHigherPrioSendAdvert: undefined,
   };
 }
 
@@ -2181,6 +2188,12 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     }
     if (message.vrrpStartupDelay !== undefined) {
       writer.uint32(97).double(message.vrrpStartupDelay);
+    }
+    if (message.vrrpLowerPrioNoAdvert !== undefined) {
+      writer.uint32(104).bool(message.vrrpLowerPrioNoAdvert);
+    }
+    if (message.vrrpHigherPrioSendAdvert !== undefined) {
+      writer.uint32(112).bool(message.vrrpHigherPrioSendAdvert);
     }
     return writer;
   },
@@ -2294,6 +2307,22 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
             message.vrrpStartupDelay = reader.double();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.vrrpLowerPrioNoAdvert = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.vrrpHigherPrioSendAdvert = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2364,6 +2393,16 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
         : isSet(object.vrrp_startup_delay)
         ? globalThis.Number(object.vrrp_startup_delay)
         : undefined,
+      vrrpLowerPrioNoAdvert: isSet(object.vrrpLowerPrioNoAdvert)
+        ? globalThis.Boolean(object.vrrpLowerPrioNoAdvert)
+        : isSet(object.vrrp_lower_prio_no_advert)
+        ? globalThis.Boolean(object.vrrp_lower_prio_no_advert)
+        : undefined,
+      vrrpHigherPrioSendAdvert: isSet(object.vrrpHigherPrioSendAdvert)
+        ? globalThis.Boolean(object.vrrpHigherPrioSendAdvert)
+        : isSet(object.vrrp_higher_prio_send_advert)
+        ? globalThis.Boolean(object.vrrp_higher_prio_send_advert)
+        : undefined,
     };
   },
 
@@ -2405,6 +2444,12 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     if (message.vrrpStartupDelay !== undefined) {
       obj.vrrpStartupDelay = floatToJson(message.vrrpStartupDelay);
     }
+    if (message.vrrpLowerPrioNoAdvert !== undefined) {
+      obj.vrrpLowerPrioNoAdvert = message.vrrpLowerPrioNoAdvert;
+    }
+    if (message.vrrpHigherPrioSendAdvert !== undefined) {
+      obj.vrrpHigherPrioSendAdvert = message.vrrpHigherPrioSendAdvert;
+    }
     return obj;
   },
 
@@ -2427,6 +2472,8 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     message.dynamicInterfaces = object.dynamicInterfaces ?? undefined;
     message.rsInitNotifies = object.rsInitNotifies ?? undefined;
     message.vrrpStartupDelay = object.vrrpStartupDelay ?? undefined;
+    message.vrrpLowerPrioNoAdvert = object.vrrpLowerPrioNoAdvert ?? undefined;
+    message.vrrpHigherPrioSendAdvert = object.vrrpHigherPrioSendAdvert ?? undefined;
     return message;
   },
 };
@@ -3755,6 +3802,8 @@ function createBaseVrrpInstance(): VrrpInstance {
     garpLowerPrioRepeat: undefined,
     notify: undefined,
     trackFile: [],
+    lowerPrioNoAdvert: undefined,
+    higherPrioSendAdvert: undefined,
   };
 }
 
@@ -3837,6 +3886,12 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     }
     for (const v of message.trackFile) {
       TrackFile.encode(v!, writer.uint32(210).fork()).join();
+    }
+    if (message.lowerPrioNoAdvert !== undefined) {
+      writer.uint32(216).bool(message.lowerPrioNoAdvert);
+    }
+    if (message.higherPrioSendAdvert !== undefined) {
+      writer.uint32(224).bool(message.higherPrioSendAdvert);
     }
     return writer;
   },
@@ -4062,6 +4117,22 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
             message.trackFile.push(TrackFile.decode(reader, reader.uint32()));
             continue;
           }
+          case 27: {
+            if (tag !== 216) {
+              break;
+            }
+
+            message.lowerPrioNoAdvert = reader.bool();
+            continue;
+          }
+          case 28: {
+            if (tag !== 224) {
+              break;
+            }
+
+            message.higherPrioSendAdvert = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4170,6 +4241,16 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
         : globalThis.Array.isArray(object?.track_file)
         ? object.track_file.map((e: any) => TrackFile.fromJSON(e))
         : [],
+      lowerPrioNoAdvert: isSet(object.lowerPrioNoAdvert)
+        ? globalThis.Boolean(object.lowerPrioNoAdvert)
+        : isSet(object.lower_prio_no_advert)
+        ? globalThis.Boolean(object.lower_prio_no_advert)
+        : undefined,
+      higherPrioSendAdvert: isSet(object.higherPrioSendAdvert)
+        ? globalThis.Boolean(object.higherPrioSendAdvert)
+        : isSet(object.higher_prio_send_advert)
+        ? globalThis.Boolean(object.higher_prio_send_advert)
+        : undefined,
     };
   },
 
@@ -4253,6 +4334,12 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     if (message.trackFile?.length) {
       obj.trackFile = message.trackFile.map((e) => TrackFile.toJSON(e));
     }
+    if (message.lowerPrioNoAdvert !== undefined) {
+      obj.lowerPrioNoAdvert = message.lowerPrioNoAdvert;
+    }
+    if (message.higherPrioSendAdvert !== undefined) {
+      obj.higherPrioSendAdvert = message.higherPrioSendAdvert;
+    }
     return obj;
   },
 
@@ -4291,6 +4378,8 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
       ? NotifyScripts.fromPartial(object.notify)
       : undefined;
     message.trackFile = object.trackFile?.map((e) => TrackFile.fromPartial(e)) || [];
+    message.lowerPrioNoAdvert = object.lowerPrioNoAdvert ?? undefined;
+    message.higherPrioSendAdvert = object.higherPrioSendAdvert ?? undefined;
     return message;
   },
 };
