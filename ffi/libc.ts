@@ -34,6 +34,7 @@ const defs = {
   // (name, struct passwd/group *, buf, buflen, result **): 0 or an errno
   getpwnam_r: { args: [p, p, p, u64, p], returns: i32 },
   getgrnam_r: { args: [p, p, p, u64, p], returns: i32 },
+  mkfifo: { args: [p, u32], returns: i32 },
   inotify_init1: { args: [i32], returns: i32 },
   inotify_add_watch: { args: [i32, p, u32], returns: i32 },
   inotify_rm_watch: { args: [i32, i32], returns: i32 },

@@ -24,6 +24,7 @@ import type {
   HttpGetCheck,
   HttpUrl,
   MiscCheck,
+  NotifyFifo,
   NotifyScripts,
   PingCheck,
   RealServer,
@@ -159,6 +160,7 @@ function instanceToProto(i: VrrpInstance): pb.VrrpInstance {
     garpLowerPrioRepeat: i.garpLowerPrioRepeat,
     lowerPrioNoAdvert: i.lowerPrioNoAdvert,
     higherPrioSendAdvert: i.higherPrioSendAdvert,
+    notifyPriorityChanges: i.notifyPriorityChanges,
     notify: notifyToProto(i.notify),
   });
 }
@@ -171,6 +173,7 @@ function syncGroupToProto(g: SyncGroup): pb.SyncGroup {
     trackInterface: g.trackInterface.map(trackIfToProto),
     trackScript: g.trackScript.map(trackScriptToProto),
     trackFile: g.trackFile.map(trackFileToProto),
+    notifyPriorityChanges: g.notifyPriorityChanges,
   });
 }
 
@@ -356,6 +359,9 @@ export function configToProto(c: Config): pb.Config {
       vrrpStartupDelay: g.vrrpStartupDelay,
       vrrpLowerPrioNoAdvert: g.vrrpLowerPrioNoAdvert,
       vrrpHigherPrioSendAdvert: g.vrrpHigherPrioSendAdvert,
+      notifyFifo: g.notifyFifo ? pb.NotifyFifo.fromPartial(g.notifyFifo) : undefined,
+      vrrpNotifyFifo: g.vrrpNotifyFifo ? pb.NotifyFifo.fromPartial(g.vrrpNotifyFifo) : undefined,
+      vrrpNotifyPriorityChanges: g.vrrpNotifyPriorityChanges,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     trackFiles: c.trackFiles.map(trackFileDefToProto),
@@ -447,6 +453,11 @@ function trackFileDefFromProto(f: pb.TrackFileDef): In<TrackFileDef> {
   });
 }
 
+function fifoFromProto(f: pb.NotifyFifo | undefined): In<NotifyFifo> | undefined {
+  if (!f) return undefined;
+  return defined({ path: f.path, user: f.user, group: f.group, script: f.script });
+}
+
 function peerFromProto(p: pb.UnicastPeer): In<UnicastPeer> {
   return defined({ address: p.address, minTtl: p.minTtl, maxTtl: p.maxTtl });
 }
@@ -490,6 +501,7 @@ function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
     garpLowerPrioRepeat: i.garpLowerPrioRepeat,
     lowerPrioNoAdvert: i.lowerPrioNoAdvert,
     higherPrioSendAdvert: i.higherPrioSendAdvert,
+    notifyPriorityChanges: i.notifyPriorityChanges,
     notify: notifyFromProto(i.notify),
   });
 }
@@ -502,6 +514,7 @@ function syncGroupFromProto(g: pb.SyncGroup): In<SyncGroup> {
     trackInterface: g.trackInterface.map(trackIfFromProto),
     trackScript: g.trackScript.map(trackScriptFromProto),
     trackFile: g.trackFile.map(trackFileFromProto),
+    notifyPriorityChanges: g.notifyPriorityChanges,
   });
 }
 
@@ -713,6 +726,9 @@ export function configFromProto(c: pb.Config): ConfigInput {
           vrrpStartupDelay: g.vrrpStartupDelay,
           vrrpLowerPrioNoAdvert: g.vrrpLowerPrioNoAdvert,
           vrrpHigherPrioSendAdvert: g.vrrpHigherPrioSendAdvert,
+          notifyFifo: fifoFromProto(g.notifyFifo),
+          vrrpNotifyFifo: fifoFromProto(g.vrrpNotifyFifo),
+          vrrpNotifyPriorityChanges: g.vrrpNotifyPriorityChanges,
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),

@@ -40,6 +40,19 @@ export const GarpSettings = z.object({
 });
 export type GarpSettings = z.infer<typeof GarpSettings>;
 
+/**
+ * keepalived's notify_fifo / vrrp_notify_fifo: a FIFO that gets one line per state change
+ * (`INSTANCE "VI_1" MASTER 100`), created if missing and owned by `user`/`group` (default: the
+ * script user); `script` is started with the FIFO's path appended, to read it.
+ */
+export const NotifyFifo = z.object({
+  path: z.string().min(1),
+  user: z.string().optional(),
+  group: z.string().optional(),
+  script: scriptCommand.optional(),
+});
+export type NotifyFifo = z.infer<typeof NotifyFifo>;
+
 export const GlobalDefs = z.object({
   routerId: z.string().optional(),
   vrrpVersion: z.union([z.literal(2), z.literal(3)]).default(2),
@@ -71,6 +84,12 @@ export const GlobalDefs = z.object({
   /** defaults of the instances' lower_prio_no_advert / higher_prio_send_advert (vrrp_strict aside) */
   vrrpLowerPrioNoAdvert: z.boolean().default(false),
   vrrpHigherPrioSendAdvert: z.boolean().default(false),
+  /** notify_fifo: gets the VRRP lines (vigil's load-balancing side writes none) */
+  notifyFifo: NotifyFifo.optional(),
+  /** vrrp_notify_fifo: the VRRP lines only */
+  vrrpNotifyFifo: NotifyFifo.optional(),
+  /** default of the instances' notify_priority_changes */
+  vrrpNotifyPriorityChanges: z.boolean().default(false),
   /** keepalived keywords accepted for compatibility but without effect in vigil, for `vigil check` */
   ignored: z.array(z.object({ keyword: z.string(), loc: SourceLoc })).default([]),
   locs: SourceLocs.optional(),
@@ -238,6 +257,8 @@ export const VrrpInstance = z.object({
   lowerPrioNoAdvert: z.boolean().optional(),
   /** as master, send an advert before yielding to a higher-priority one; unset: global, off with vrrp_strict */
   higherPrioSendAdvert: z.boolean().optional(),
+  /** write MASTER_PRIORITY / BACKUP_PRIORITY lines to the notify FIFOs; unset: the group's, else global */
+  notifyPriorityChanges: z.boolean().optional(),
   notify: NotifyScripts.prefault({}),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),
@@ -251,6 +272,8 @@ export const SyncGroup = z.object({
   trackInterface: z.array(TrackInterface).default([]),
   trackScript: z.array(TrackScript).default([]),
   trackFile: z.array(TrackFile).default([]),
+  /** default of its members' notify_priority_changes */
+  notifyPriorityChanges: z.boolean().optional(),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),
 });

@@ -120,6 +120,14 @@ class Checker {
     if (g.scriptUser !== undefined && !this.env.userExists(g.scriptUser)) {
       this.err(Checker.where(g, "scriptUser"), `script_user: user '${g.scriptUser}' does not exist`);
     }
+    for (const [field, kw] of [
+      ["notifyFifo", "notify_fifo"],
+      ["vrrpNotifyFifo", "vrrp_notify_fifo"],
+    ] as const) {
+      const f = g[field];
+      if (f?.user !== undefined && !this.env.userExists(f.user))
+        this.err(Checker.where(g, field), `${kw}: user '${f.user}' does not exist`);
+    }
     const scripts = this.cfg.vrrpScripts;
     const notifies = [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups].flatMap((o) =>
       Object.entries(o.notify)

@@ -9,6 +9,7 @@ import {
   instanceGarp,
   instanceVersion,
   instanceVips,
+  type NotifyFifo,
   type VrrpInstance,
   vipPrefixLen,
 } from "../config/model.ts";
@@ -39,6 +40,7 @@ import {
   type VrrpEvent,
 } from "./instance.ts";
 import type { IfaceInfo, VrrpIo, VrrpRx, VrrpTx } from "./io.ts";
+import { fifoLine, NotifyFifos } from "./notify-fifo.ts";
 import { runScript, type ScriptOutcome, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
 import { TrackFiles } from "./track-files.ts";
@@ -352,6 +354,7 @@ class InstanceRunner {
   /** keepalived's vrrp_garp_lower_prio_*: re-announce when a lower-priority router claims mastership */
   private lowerPriorityHeard(from: string, priority: number): void {
     this.counters.inc("lower_priority_adverts");
+    this.rt.fifoEvent(this.name, "MASTER_RX_LOWER_PRI", this.fsm.effectivePriority);
     this.rt.limitedLog(
       `lowprio:${this.name}`,
       { instance: this.name, from, priority },
@@ -505,7 +508,21 @@ class InstanceRunner {
     for (const f of next) if (!this.faults.has(f)) this.dispatch({ type: "fault", reason: f, active: true });
     for (const f of this.faults) if (!next.has(f)) this.dispatch({ type: "fault", reason: f, active: false });
     this.faults = next;
-    if (r.priority !== this.fsm.effectivePriority) this.dispatch({ type: "priority", effective: r.priority });
+    if (r.priority !== this.fsm.effectivePriority) {
+      this.dispatch({ type: "priority", effective: r.priority });
+      // keepalived send_instance_priority_notifies: FIFO lines only, MASTER_ or BACKUP_ by state
+      const group = this.syncGroup
+        ? rt.config.vrrpSyncGroups.find((g) => g.name === this.syncGroup)
+        : undefined;
+      const wanted =
+        this.cfg.notifyPriorityChanges ??
+        group?.notifyPriorityChanges ??
+        rt.config.globalDefs.vrrpNotifyPriorityChanges;
+      if (wanted) {
+        const kind = this.fsm.state === "MASTER" ? "MASTER_PRIORITY" : "BACKUP_PRIORITY";
+        rt.fifoEvent(this.name, kind, this.fsm.effectivePriority);
+      }
+    }
   }
 
   status(): InstanceStatus {
@@ -559,6 +576,7 @@ export class VrrpRuntime {
   readonly counters = new Counters();
   private stopping = false;
   readonly trackFiles: TrackFiles;
+  private readonly fifos: NotifyFifos;
   /** end of vrrp_startup_delay on the monotonic clock; set once when this process starts */
   startDelayUntil: number | undefined;
 
@@ -570,6 +588,7 @@ export class VrrpRuntime {
     this.trackFiles = new TrackFiles(io, log, () => {
       for (const r of this.instances.values()) r.retrack();
     });
+    this.fifos = new NotifyFifos(log, (user, group) => this.scriptIdentity(user, group));
   }
 
   on(fn: (e: RuntimeEvent) => void): () => void {
@@ -601,6 +620,7 @@ export class VrrpRuntime {
       this.log.info({ seconds: delay }, "delaying startup");
     }
     this.trackFiles.configure(this.config.trackFiles, false);
+    this.fifos.configure(notifyFifos(this.config));
     this.io.onLinkChange(() => {
       if (this.waiting.size > 0 && !this.stopping) this.apply([...this.waiting.keys()]);
       for (const r of this.instances.values()) r.retrack();
@@ -618,6 +638,7 @@ export class VrrpRuntime {
     for (const name of [...diff.removed, ...diff.changed]) this.removeInstance(name);
     this.config = next;
     this.trackFiles.configure(next.trackFiles, true);
+    this.fifos.configure(notifyFifos(next));
     // scripts whose definition is unchanged keep their rise/fall state
     const oldScripts = this.scriptDefs;
     this.scriptDefs = new Map(next.vrrpScripts.map((d) => [d.name, scriptFingerprint(d)]));
@@ -777,12 +798,14 @@ export class VrrpRuntime {
     );
     this.emit({ type: "transition", instance: r.name, from, to, reason, priority });
     this.notify("INSTANCE", r.name, to, priority, r.cfg.notify);
+    if (NOTIFIED_STATES.has(to)) this.fifos.write(fifoLine("INSTANCE", r.name, to, priority));
     if (r.syncGroup) {
       const group = this.config.vrrpSyncGroups.find((g) => g.name === r.syncGroup)!;
       const after = groupStateOf(this.members(group.name).map((m) => m.fsm.state));
       if (after && after !== this.groupState.get(group.name)) {
         this.groupState.set(group.name, after);
         this.notify("GROUP", group.name, after, 0, group.notify);
+        if (NOTIFIED_STATES.has(after)) this.fifos.write(fifoLine("GROUP", group.name, after, 0));
       }
     }
   }
@@ -907,9 +930,15 @@ export class VrrpRuntime {
     return true;
   }
 
+  /** A notify FIFO line for an instance event that is not a transition. */
+  fifoEvent(instance: string, event: string, priority: number): void {
+    this.fifos.write(fifoLine("INSTANCE", instance, event, priority));
+  }
+
   /** Graceful stop: masters send priority 0 and release their VIPs (RFC 5798 §6.4.3). */
   stop(): void {
     this.stopping = true;
+    this.fifos.stopScripts();
     this.trackFiles.close();
     for (const t of this.scriptTimers.values()) clearTimeout(t);
     this.scriptTimers.clear();
@@ -917,7 +946,17 @@ export class VrrpRuntime {
       r.dispatch({ type: "shutdown" });
       r.close();
     }
+    // after the STOP lines
+    this.fifos.close();
   }
+}
+
+/** The states keepalived notifies (send_instance_notifies): not INIT. */
+const NOTIFIED_STATES = new Set(["MASTER", "BACKUP", "FAULT", "STOP"]);
+
+function notifyFifos(cfg: Config): NotifyFifo[] {
+  const g = cfg.globalDefs;
+  return [g.notifyFifo, g.vrrpNotifyFifo].filter((f): f is NotifyFifo => f !== undefined);
 }
 
 function vridKey(ifindex: number, family: 4 | 6, vrid: number): string {

@@ -48,6 +48,25 @@ export function spawnIdentity(as: Identity | undefined): { uid?: number; gid?: n
   return { uid: as.uid, gid: as.gid };
 }
 
+/**
+ * Starts a script that runs as long as vigil does (notify_fifo_script). Returns its stop function,
+ * or an error text when it could not be started.
+ */
+export function startLongRunning(argv: string[], as?: Identity): { stop: () => void } | { error: string } {
+  if (argv.length === 0) return { error: "empty command" };
+  try {
+    const proc = Bun.spawn(argv, {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "ignore",
+      ...spawnIdentity(as),
+    });
+    return { stop: () => proc.kill("SIGTERM") };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
 /** Fire-and-forget for notify scripts; the callback reports a failure for logging. */
 export function spawnNotify(
   argv: string[],

@@ -180,6 +180,35 @@ describe("tracking, notify, sync groups", () => {
     expect(await holderIs(l, "n2", 3000)).toBe(true);
   });
 
+  test("notify_fifo_script: started with the FIFO's path, it reads the state lines", async () => {
+    const l = twoNodes("nfscript");
+    const dir = tempDir("nfscript");
+    dirs.push(dir);
+    const out = join(dir, "out");
+    const reader = join(dir, "reader.sh");
+    writeFileSync(reader, `#!/bin/sh\nexec cat "$1" >> ${out}\n`, { mode: 0o755 });
+    const fifo = join(dir, "notify.fifo");
+    const a = vigil(
+      l,
+      "n1",
+      keepalivedConf({
+        globals: [
+          "enable_script_security",
+          "script_user root",
+          `notify_fifo ${fifo}`,
+          `notify_fifo_script ${reader}`,
+        ],
+        instances: [{ priority: 100, version: 3, advertInt: 0.2, vips: [`${VIP}/24`] }],
+      }),
+    );
+    const text = () => (existsSync(out) ? readFileSync(out, "utf8") : "");
+    expect(await waitFor(() => text().includes('INSTANCE "VI_1" MASTER 100\n'), 5000)).toBe(true);
+    expect(text().startsWith('INSTANCE "VI_1" BACKUP 100\n')).toBe(true);
+    await a.stop("SIGTERM", 5000);
+    // vigil created the FIFO, so it removes it
+    expect(existsSync(fifo)).toBe(false);
+  });
+
   test("notify scripts get keepalived's arguments", async () => {
     const l = twoNodes("notif");
     const dir = tempDir("notif");

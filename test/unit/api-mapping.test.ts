@@ -328,6 +328,7 @@ describe("drift guards", () => {
     ["TrackInterface", shapeOf(model.TrackInterface), pb.TrackInterface.create()],
     ["TrackScript", shapeOf(model.TrackScript), pb.TrackScript.create()],
     ["TrackFile", shapeOf(model.TrackFile), pb.TrackFile.create()],
+    ["NotifyFifo", shapeOf(model.NotifyFifo), pb.NotifyFifo.create()],
     ["TrackFileDef", shapeOf(model.TrackFileDef), pb.TrackFileDef.create()],
     ["UnicastPeer", shapeOf(model.UnicastPeer), pb.UnicastPeer.create()],
     ["NotifyScripts", shapeOf(model.NotifyScripts), pb.NotifyScripts.create()],

@@ -146,6 +146,19 @@ describe("lexer", () => {
 });
 
 describe("parser -> model", () => {
+  test("notify FIFOs: owner, reader script, priority-change lines at three levels", () => {
+    const c = mustLoad(join(FIX, "notify-fifo.conf"));
+    expect(c.globalDefs.notifyFifo).toEqual({
+      path: "/tmp/vigil-fixture-notify.fifo",
+      user: "root",
+      group: "root",
+    });
+    expect(c.globalDefs.vrrpNotifyFifo).toEqual({ path: "/tmp/vigil-fixture-vrrp.fifo", script: "/bin/cat" });
+    expect(c.globalDefs.vrrpNotifyPriorityChanges).toBe(true);
+    expect(c.vrrpSyncGroups[0]!.notifyPriorityChanges).toBe(false);
+    expect(c.vrrpInstances.map((i) => i.notifyPriorityChanges)).toEqual([false, undefined, true]);
+  });
+
   test("track_file: blocks (and vrrp_track_file), references with their own weights, init_file", () => {
     const c = mustLoad(join(FIX, "track-file.conf"));
     expect(c.trackFiles.map(({ loc: _l, locs: _ls, ...f }) => f)).toEqual([
@@ -402,6 +415,7 @@ const VALID: [string, number][] = [
   ["doc-vrrp-scripts.conf", 0],
   ["doc-track-interface.conf", 0],
   ["track-file.conf", 0],
+  ["notify-fifo.conf", 0],
   ["haproxy-unicast.conf", 0],
   ["ipv6-v3.conf", 0],
   ["quirks.conf", 6],

@@ -70,6 +70,7 @@ const ROUND_TRIP = [
   "doc-vrrp-scripts.conf",
   "doc-track-interface.conf",
   "track-file.conf",
+  "notify-fifo.conf",
   "haproxy-unicast.conf",
   "ipv6-v3.conf",
   "quirks.conf",

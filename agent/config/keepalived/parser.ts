@@ -196,7 +196,6 @@ const GLOBAL_IGNORED = new Set([
   "tmp_config_directory",
   "data_use_instance",
   "linkbeat_use_polling",
-  "vrrp_notify_priority_changes",
   "fifo_write_vrrp_states_on_reload",
 ]);
 
@@ -212,10 +211,6 @@ const GLOBAL_UNSUPPORTED = new Set([
   "startup_script_timeout",
   "shutdown_script",
   "shutdown_script_timeout",
-  "notify_fifo",
-  "notify_fifo_script",
-  "vrrp_notify_fifo",
-  "vrrp_notify_fifo_script",
 ]);
 
 const ROOT_IGNORED = new Set([
@@ -244,7 +239,6 @@ const ROOT_LVS_UNSUPPORTED = new Set(["SSL"]);
 const INSTANCE_IGNORED = new Set([
   "smtp_alert",
   "debug",
-  "notify_priority_changes",
   "kernel_rx_buf_size",
   "linkbeat_use_polling",
   "promote_secondaries",
@@ -278,7 +272,7 @@ const INSTANCE_UNSUPPORTED = new Set([
   "garp_extra_if",
   "vmac_garp_intvl",
 ]);
-const GROUP_IGNORED = new Set(["smtp_alert", "notify_priority_changes"]);
+const GROUP_IGNORED = new Set(["smtp_alert"]);
 const GROUP_UNSUPPORTED = new Set([
   "global_tracking",
   "sync_group_tracking_weight",
@@ -590,6 +584,51 @@ class Parser {
           g.checkUnicastSrc = true;
           locs["checkUnicastSrc"] = at;
           break;
+        case "notify_fifo":
+        case "vrrp_notify_fifo": {
+          // NAME [username [groupname]] (keepalived global_parser.c notify_fifo)
+          const field = kw === "notify_fifo" ? "notifyFifo" : "vrrpNotifyFifo";
+          const path = n.words[1];
+          if (path === undefined) {
+            this.err(n, `${kw}: no FIFO name`);
+            break;
+          }
+          const prev = g[field];
+          if (prev?.path) {
+            this.err(n, `${kw}: already specified`);
+            break;
+          }
+          g[field] = {
+            ...(prev ?? {}),
+            path,
+            ...(n.words[2] !== undefined ? { user: n.words[2] } : {}),
+            ...(n.words[3] !== undefined ? { group: n.words[3] } : {}),
+          };
+          locs[field] = at;
+          if (n.words.length > 4) this.warn(n, `${kw}: extra words '${n.words.slice(4).join(" ")}' ignored`);
+          break;
+        }
+        case "notify_fifo_script":
+        case "vrrp_notify_fifo_script": {
+          const field = kw === "notify_fifo_script" ? "notifyFifo" : "vrrpNotifyFifo";
+          const prev = g[field];
+          if (prev?.script !== undefined) {
+            this.err(n, `${kw}: already specified`);
+            break;
+          }
+          const c = this.command(n, kw);
+          if (c === undefined) break;
+          g[field] = { path: "", ...(prev ?? {}), script: c };
+          locs[`${field}.script`] = at;
+          break;
+        }
+        case "vrrp_notify_priority_changes": {
+          const b = this.bool(n);
+          set("vrrpNotifyPriorityChanges", b, (x) => {
+            g.vrrpNotifyPriorityChanges = x;
+          });
+          break;
+        }
         case "vrrp_lower_prio_no_advert":
         case "vrrp_higher_prio_send_advert": {
           const b = this.bool(n);
@@ -912,10 +951,16 @@ class Parser {
           locs["dontTrackPrimary"] = nat;
           break;
         case "lower_prio_no_advert":
-        case "higher_prio_send_advert": {
+        case "higher_prio_send_advert":
+        case "notify_priority_changes": {
           const b = this.bool(n);
           if (b === undefined) break;
-          const field = kw === "lower_prio_no_advert" ? "lowerPrioNoAdvert" : "higherPrioSendAdvert";
+          const field =
+            kw === "lower_prio_no_advert"
+              ? "lowerPrioNoAdvert"
+              : kw === "higher_prio_send_advert"
+                ? "higherPrioSendAdvert"
+                : "notifyPriorityChanges";
           inst[field] = b;
           locs[field] = nat;
           break;
@@ -1338,6 +1383,14 @@ class Parser {
           this.noBlock(n);
           this.notify(n, notify, locs, `vrrp_sync_group ${name}`);
           break;
+        case "notify_priority_changes": {
+          this.noBlock(n);
+          const b = this.bool(n);
+          if (b === undefined) break;
+          g.notifyPriorityChanges = b;
+          locs["notifyPriorityChanges"] = loc(n);
+          break;
+        }
         default:
           if (GROUP_IGNORED.has(kw)) this.ignored(n);
           else if (GROUP_UNSUPPORTED.has(kw)) this.unsupported(n);
@@ -1364,6 +1417,16 @@ class Parser {
     if (this.lvs.groups.length) cfg.virtualServerGroups = this.lvs.groups;
     if (this.lvs.virtualServers.length) cfg.virtualServers = this.lvs.virtualServers;
     const g = this.globalDefs;
+    for (const field of ["notifyFifo", "vrrpNotifyFifo"] as const) {
+      const f = g[field];
+      if (f && !f.path) {
+        // keepalived runs a FIFO script only for a FIFO it opened
+        const kw = field === "notifyFifo" ? "notify_fifo" : "vrrp_notify_fifo";
+        const at = g.locs?.[`${field}.script`];
+        if (at) this.warn(at, `${kw}_script without ${kw} is ignored`);
+        delete g[field];
+      }
+    }
     if (this.sawGlobalDefs || (g.ignored?.length ?? 0) > 0) cfg.globalDefs = g;
     return cfg;
   }
@@ -1403,6 +1466,9 @@ function isInstanceScalar(kw: string): boolean {
     "notify_fault",
     "notify_stop",
     "notify",
+    "notify_priority_changes",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
   ].includes(kw);
 }
 

@@ -203,6 +203,17 @@ export interface GlobalDefs {
   vrrpStartupDelay?: number | undefined;
   vrrpLowerPrioNoAdvert?: boolean | undefined;
   vrrpHigherPrioSendAdvert?: boolean | undefined;
+  notifyFifo: NotifyFifo | undefined;
+  vrrpNotifyFifo: NotifyFifo | undefined;
+  vrrpNotifyPriorityChanges?: boolean | undefined;
+}
+
+/** notify_fifo / vrrp_notify_fifo: a FIFO getting one line per state change; `script` reads it */
+export interface NotifyFifo {
+  path: string;
+  user?: string | undefined;
+  group?: string | undefined;
+  script?: string | undefined;
 }
 
 export interface VrrpScript {
@@ -324,6 +335,7 @@ export interface VrrpInstance {
   /** unset: global_defs (on / off respectively with vrrp_strict) */
   lowerPrioNoAdvert?: boolean | undefined;
   higherPrioSendAdvert?: boolean | undefined;
+  notifyPriorityChanges?: boolean | undefined;
 }
 
 export interface SyncGroup {
@@ -333,6 +345,7 @@ export interface SyncGroup {
   trackInterface: TrackInterface[];
   trackScript: TrackScript[];
   trackFile: TrackFile[];
+  notifyPriorityChanges?: boolean | undefined;
 }
 
 export interface VirtualServerGroupEntry {
@@ -2148,6 +2161,9 @@ function createBaseGlobalDefs(): GlobalDefs {
     vrrpStartupDelay: undefined,
     vrrpLowerPrioNoAdvert: undefined,
     vrrpHigherPrioSendAdvert: undefined,
+    notifyFifo: undefined,
+    vrrpNotifyFifo: undefined,
+    vrrpNotifyPriorityChanges: undefined,
   };
 }
 
@@ -2194,6 +2210,15 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     }
     if (message.vrrpHigherPrioSendAdvert !== undefined) {
       writer.uint32(112).bool(message.vrrpHigherPrioSendAdvert);
+    }
+    if (message.notifyFifo !== undefined) {
+      NotifyFifo.encode(message.notifyFifo, writer.uint32(122).fork()).join();
+    }
+    if (message.vrrpNotifyFifo !== undefined) {
+      NotifyFifo.encode(message.vrrpNotifyFifo, writer.uint32(130).fork()).join();
+    }
+    if (message.vrrpNotifyPriorityChanges !== undefined) {
+      writer.uint32(136).bool(message.vrrpNotifyPriorityChanges);
     }
     return writer;
   },
@@ -2323,6 +2348,30 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
             message.vrrpHigherPrioSendAdvert = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.notifyFifo = NotifyFifo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.vrrpNotifyFifo = NotifyFifo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.vrrpNotifyPriorityChanges = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2403,6 +2452,21 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
         : isSet(object.vrrp_higher_prio_send_advert)
         ? globalThis.Boolean(object.vrrp_higher_prio_send_advert)
         : undefined,
+      notifyFifo: isSet(object.notifyFifo)
+        ? NotifyFifo.fromJSON(object.notifyFifo)
+        : isSet(object.notify_fifo)
+        ? NotifyFifo.fromJSON(object.notify_fifo)
+        : undefined,
+      vrrpNotifyFifo: isSet(object.vrrpNotifyFifo)
+        ? NotifyFifo.fromJSON(object.vrrpNotifyFifo)
+        : isSet(object.vrrp_notify_fifo)
+        ? NotifyFifo.fromJSON(object.vrrp_notify_fifo)
+        : undefined,
+      vrrpNotifyPriorityChanges: isSet(object.vrrpNotifyPriorityChanges)
+        ? globalThis.Boolean(object.vrrpNotifyPriorityChanges)
+        : isSet(object.vrrp_notify_priority_changes)
+        ? globalThis.Boolean(object.vrrp_notify_priority_changes)
+        : undefined,
     };
   },
 
@@ -2450,6 +2514,15 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     if (message.vrrpHigherPrioSendAdvert !== undefined) {
       obj.vrrpHigherPrioSendAdvert = message.vrrpHigherPrioSendAdvert;
     }
+    if (message.notifyFifo !== undefined) {
+      obj.notifyFifo = NotifyFifo.toJSON(message.notifyFifo);
+    }
+    if (message.vrrpNotifyFifo !== undefined) {
+      obj.vrrpNotifyFifo = NotifyFifo.toJSON(message.vrrpNotifyFifo);
+    }
+    if (message.vrrpNotifyPriorityChanges !== undefined) {
+      obj.vrrpNotifyPriorityChanges = message.vrrpNotifyPriorityChanges;
+    }
     return obj;
   },
 
@@ -2474,6 +2547,130 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     message.vrrpStartupDelay = object.vrrpStartupDelay ?? undefined;
     message.vrrpLowerPrioNoAdvert = object.vrrpLowerPrioNoAdvert ?? undefined;
     message.vrrpHigherPrioSendAdvert = object.vrrpHigherPrioSendAdvert ?? undefined;
+    message.notifyFifo = (object.notifyFifo !== undefined && object.notifyFifo !== null)
+      ? NotifyFifo.fromPartial(object.notifyFifo)
+      : undefined;
+    message.vrrpNotifyFifo = (object.vrrpNotifyFifo !== undefined && object.vrrpNotifyFifo !== null)
+      ? NotifyFifo.fromPartial(object.vrrpNotifyFifo)
+      : undefined;
+    message.vrrpNotifyPriorityChanges = object.vrrpNotifyPriorityChanges ?? undefined;
+    return message;
+  },
+};
+
+function createBaseNotifyFifo(): NotifyFifo {
+  return { path: "", user: undefined, group: undefined, script: undefined };
+}
+
+export const NotifyFifo: MessageFns<NotifyFifo> = {
+  encode(message: NotifyFifo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.user !== undefined) {
+      writer.uint32(18).string(message.user);
+    }
+    if (message.group !== undefined) {
+      writer.uint32(26).string(message.group);
+    }
+    if (message.script !== undefined) {
+      writer.uint32(34).string(message.script);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotifyFifo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotifyFifo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.group = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.script = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotifyFifo {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : undefined,
+      group: isSet(object.group) ? globalThis.String(object.group) : undefined,
+      script: isSet(object.script) ? globalThis.String(object.script) : undefined,
+    };
+  },
+
+  toJSON(message: NotifyFifo): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.user !== undefined) {
+      obj.user = message.user;
+    }
+    if (message.group !== undefined) {
+      obj.group = message.group;
+    }
+    if (message.script !== undefined) {
+      obj.script = message.script;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NotifyFifo>): NotifyFifo {
+    return NotifyFifo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NotifyFifo>): NotifyFifo {
+    const message = createBaseNotifyFifo();
+    message.path = object.path ?? "";
+    message.user = object.user ?? undefined;
+    message.group = object.group ?? undefined;
+    message.script = object.script ?? undefined;
     return message;
   },
 };
@@ -3804,6 +4001,7 @@ function createBaseVrrpInstance(): VrrpInstance {
     trackFile: [],
     lowerPrioNoAdvert: undefined,
     higherPrioSendAdvert: undefined,
+    notifyPriorityChanges: undefined,
   };
 }
 
@@ -3892,6 +4090,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     }
     if (message.higherPrioSendAdvert !== undefined) {
       writer.uint32(224).bool(message.higherPrioSendAdvert);
+    }
+    if (message.notifyPriorityChanges !== undefined) {
+      writer.uint32(232).bool(message.notifyPriorityChanges);
     }
     return writer;
   },
@@ -4133,6 +4334,14 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
             message.higherPrioSendAdvert = reader.bool();
             continue;
           }
+          case 29: {
+            if (tag !== 232) {
+              break;
+            }
+
+            message.notifyPriorityChanges = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4251,6 +4460,11 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
         : isSet(object.higher_prio_send_advert)
         ? globalThis.Boolean(object.higher_prio_send_advert)
         : undefined,
+      notifyPriorityChanges: isSet(object.notifyPriorityChanges)
+        ? globalThis.Boolean(object.notifyPriorityChanges)
+        : isSet(object.notify_priority_changes)
+        ? globalThis.Boolean(object.notify_priority_changes)
+        : undefined,
     };
   },
 
@@ -4340,6 +4554,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     if (message.higherPrioSendAdvert !== undefined) {
       obj.higherPrioSendAdvert = message.higherPrioSendAdvert;
     }
+    if (message.notifyPriorityChanges !== undefined) {
+      obj.notifyPriorityChanges = message.notifyPriorityChanges;
+    }
     return obj;
   },
 
@@ -4380,12 +4597,21 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     message.trackFile = object.trackFile?.map((e) => TrackFile.fromPartial(e)) || [];
     message.lowerPrioNoAdvert = object.lowerPrioNoAdvert ?? undefined;
     message.higherPrioSendAdvert = object.higherPrioSendAdvert ?? undefined;
+    message.notifyPriorityChanges = object.notifyPriorityChanges ?? undefined;
     return message;
   },
 };
 
 function createBaseSyncGroup(): SyncGroup {
-  return { name: "", group: [], notify: undefined, trackInterface: [], trackScript: [], trackFile: [] };
+  return {
+    name: "",
+    group: [],
+    notify: undefined,
+    trackInterface: [],
+    trackScript: [],
+    trackFile: [],
+    notifyPriorityChanges: undefined,
+  };
 }
 
 export const SyncGroup: MessageFns<SyncGroup> = {
@@ -4407,6 +4633,9 @@ export const SyncGroup: MessageFns<SyncGroup> = {
     }
     for (const v of message.trackFile) {
       TrackFile.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.notifyPriorityChanges !== undefined) {
+      writer.uint32(56).bool(message.notifyPriorityChanges);
     }
     return writer;
   },
@@ -4472,6 +4701,14 @@ export const SyncGroup: MessageFns<SyncGroup> = {
             message.trackFile.push(TrackFile.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.notifyPriorityChanges = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4504,6 +4741,11 @@ export const SyncGroup: MessageFns<SyncGroup> = {
         : globalThis.Array.isArray(object?.track_file)
         ? object.track_file.map((e: any) => TrackFile.fromJSON(e))
         : [],
+      notifyPriorityChanges: isSet(object.notifyPriorityChanges)
+        ? globalThis.Boolean(object.notifyPriorityChanges)
+        : isSet(object.notify_priority_changes)
+        ? globalThis.Boolean(object.notify_priority_changes)
+        : undefined,
     };
   },
 
@@ -4527,6 +4769,9 @@ export const SyncGroup: MessageFns<SyncGroup> = {
     if (message.trackFile?.length) {
       obj.trackFile = message.trackFile.map((e) => TrackFile.toJSON(e));
     }
+    if (message.notifyPriorityChanges !== undefined) {
+      obj.notifyPriorityChanges = message.notifyPriorityChanges;
+    }
     return obj;
   },
 
@@ -4543,6 +4788,7 @@ export const SyncGroup: MessageFns<SyncGroup> = {
     message.trackInterface = object.trackInterface?.map((e) => TrackInterface.fromPartial(e)) || [];
     message.trackScript = object.trackScript?.map((e) => TrackScript.fromPartial(e)) || [];
     message.trackFile = object.trackFile?.map((e) => TrackFile.fromPartial(e)) || [];
+    message.notifyPriorityChanges = object.notifyPriorityChanges ?? undefined;
     return message;
   },
 };
