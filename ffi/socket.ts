@@ -93,6 +93,8 @@ export interface VrrpSocketOptions {
   src?: string;
   /** join the VRRP group and receive multicast only; false: receive unicast VRRP only */
   multicast: boolean;
+  /** the multicast group (default 224.0.0.18 / ff02::12; keepalived's vrrp_mcast_group4/6) */
+  group?: string;
   /** receive buffer in bytes (default 1 MiB, capped by net.core.rmem_max) */
   rcvbuf?: number;
 }
@@ -164,23 +166,13 @@ function openReceive(o: VrrpSocketOptions): number {
     bindToDevice(fd, o.ifname);
     if (o.multicast) {
       if (o.family === 4) {
-        setsockoptBytes(
-          fd,
-          IPPROTO_IP,
-          IP_ADD_MEMBERSHIP,
-          ipMreqn(VRRP_GROUP_V4, o.ifindex),
-          "IP_ADD_MEMBERSHIP",
-        );
-        bindAddr(fd, sockaddrIn(VRRP_GROUP_V4), VRRP_GROUP_V4);
+        const group = o.group ?? VRRP_GROUP_V4;
+        setsockoptBytes(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, o.ifindex), "IP_ADD_MEMBERSHIP");
+        bindAddr(fd, sockaddrIn(group), group);
       } else {
-        setsockoptBytes(
-          fd,
-          IPPROTO_IPV6,
-          IPV6_JOIN_GROUP,
-          ipv6Mreq(VRRP_GROUP_V6, o.ifindex),
-          "IPV6_JOIN_GROUP",
-        );
-        bindAddr(fd, sockaddrIn6(VRRP_GROUP_V6, o.ifindex), VRRP_GROUP_V6);
+        const group = o.group ?? VRRP_GROUP_V6;
+        setsockoptBytes(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, ipv6Mreq(group, o.ifindex), "IPV6_JOIN_GROUP");
+        bindAddr(fd, sockaddrIn6(group, o.ifindex), group);
       }
     } else if (o.src) {
       // the unicast source may not be configured yet (e.g. comes with a VIP); bind anyway

@@ -161,6 +161,8 @@ function instanceToProto(i: VrrpInstance): pb.VrrpInstance {
     lowerPrioNoAdvert: i.lowerPrioNoAdvert,
     higherPrioSendAdvert: i.higherPrioSendAdvert,
     notifyPriorityChanges: i.notifyPriorityChanges,
+    downTimerAdverts: i.downTimerAdverts,
+    mcastDstIp: i.mcastDstIp,
     notify: notifyToProto(i.notify),
   });
 }
@@ -362,6 +364,9 @@ export function configToProto(c: Config): pb.Config {
       notifyFifo: g.notifyFifo ? pb.NotifyFifo.fromPartial(g.notifyFifo) : undefined,
       vrrpNotifyFifo: g.vrrpNotifyFifo ? pb.NotifyFifo.fromPartial(g.vrrpNotifyFifo) : undefined,
       vrrpNotifyPriorityChanges: g.vrrpNotifyPriorityChanges,
+      vrrpDownTimerAdverts: g.vrrpDownTimerAdverts,
+      vrrpMcastGroup4: g.vrrpMcastGroup4,
+      vrrpMcastGroup6: g.vrrpMcastGroup6,
     }),
     vrrpScripts: c.vrrpScripts.map(scriptToProto),
     trackFiles: c.trackFiles.map(trackFileDefToProto),
@@ -502,6 +507,8 @@ function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
     lowerPrioNoAdvert: i.lowerPrioNoAdvert,
     higherPrioSendAdvert: i.higherPrioSendAdvert,
     notifyPriorityChanges: i.notifyPriorityChanges,
+    downTimerAdverts: i.downTimerAdverts,
+    mcastDstIp: i.mcastDstIp,
     notify: notifyFromProto(i.notify),
   });
 }
@@ -729,6 +736,9 @@ export function configFromProto(c: pb.Config): ConfigInput {
           notifyFifo: fifoFromProto(g.notifyFifo),
           vrrpNotifyFifo: fifoFromProto(g.vrrpNotifyFifo),
           vrrpNotifyPriorityChanges: g.vrrpNotifyPriorityChanges,
+          vrrpDownTimerAdverts: g.vrrpDownTimerAdverts,
+          vrrpMcastGroup4: g.vrrpMcastGroup4,
+          vrrpMcastGroup6: g.vrrpMcastGroup6,
         })
       : {},
     vrrpScripts: c.vrrpScripts.map(scriptFromProto),

@@ -81,6 +81,11 @@ export const GlobalDefs = z.object({
    * Master_Down_Timer expires before this delay plus its Master_Down_Interval (0 = none)
    */
   vrrpStartupDelay: z.number().min(0).max(4294.967295).default(0),
+  /** default of the instances' down_timer_adverts */
+  vrrpDownTimerAdverts: z.number().int().min(1).max(100).default(3),
+  /** multicast groups adverts go to instead of 224.0.0.18 / ff02::12 (vrrp_mcast_group4/6) */
+  vrrpMcastGroup4: ipAddress.optional(),
+  vrrpMcastGroup6: ipAddress.transform((s) => canonicalIp(s) ?? s).optional(),
   /** defaults of the instances' lower_prio_no_advert / higher_prio_send_advert (vrrp_strict aside) */
   vrrpLowerPrioNoAdvert: z.boolean().default(false),
   vrrpHigherPrioSendAdvert: z.boolean().default(false),
@@ -259,6 +264,13 @@ export const VrrpInstance = z.object({
   higherPrioSendAdvert: z.boolean().optional(),
   /** write MASTER_PRIORITY / BACKUP_PRIORITY lines to the notify FIFOs; unset: the group's, else global */
   notifyPriorityChanges: z.boolean().optional(),
+  /**
+   * adverts missed before a backup takes over: Master_Down_Interval = N x Master_Adver_Interval +
+   * Skew_Time (RFC 5798 has 3); unset: vrrp_down_timer_adverts
+   */
+  downTimerAdverts: z.number().int().min(1).max(100).optional(),
+  /** this instance's multicast group (mcast_dst_ip); unset: vrrp_mcast_group4/6, else the RFC's */
+  mcastDstIp: ipAddress.transform((s) => canonicalIp(s) ?? s).optional(),
   notify: NotifyScripts.prefault({}),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),
@@ -657,6 +669,15 @@ export type ConfigInput = z.input<typeof Config>;
 export function instanceVersion(cfg: Config, inst: VrrpInstance): 2 | 3 {
   if (inst.version !== undefined) return inst.version;
   return inst.family === 6 ? 3 : cfg.globalDefs.vrrpVersion;
+}
+
+/** The multicast group an instance advertises to and listens on. */
+export function instanceMcastGroup(cfg: Config, inst: VrrpInstance): string {
+  const g = cfg.globalDefs;
+  return (
+    inst.mcastDstIp ??
+    (inst.family === 4 ? (g.vrrpMcastGroup4 ?? "224.0.0.18") : (g.vrrpMcastGroup6 ?? "ff02::12"))
+  );
 }
 
 /** keepalived's lower_prio_no_advert / higher_prio_send_advert after inheriting (vrrp_complete_instance). */

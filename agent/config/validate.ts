@@ -6,7 +6,7 @@
 // "rounding"), the config does not do what it says, so vigil makes that an error too; where the
 // change is harmless, a warning. The environment (interfaces, users) comes through `CheckEnv` so
 // the checks stay pure and tests run anywhere.
-import { compareIp, familyOf, isLinkLocalV6, parseIPv6, parseIp } from "../wire/ip.ts";
+import { compareIp, familyOf, isLinkLocalV6, isMulticastIp, parseIPv6, parseIp } from "../wire/ip.ts";
 import { splitQuotedEscaped } from "./keepalived/lexer.ts";
 import { granularityProblem } from "./keepalived/lvs.ts";
 import {
@@ -127,6 +127,14 @@ class Checker {
       const f = g[field];
       if (f?.user !== undefined && !this.env.userExists(f.user))
         this.err(Checker.where(g, field), `${kw}: user '${f.user}' does not exist`);
+    }
+    for (const [field, kw, fam] of [
+      ["vrrpMcastGroup4", "vrrp_mcast_group4", 4],
+      ["vrrpMcastGroup6", "vrrp_mcast_group6", 6],
+    ] as const) {
+      const a = g[field];
+      if (a !== undefined && (familyOf(a) !== fam || !isMulticastIp(a)))
+        this.err(Checker.where(g, field), `${kw}: ${a} is not an IPv${fam} multicast address`);
     }
     const scripts = this.cfg.vrrpScripts;
     const notifies = [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups].flatMap((o) =>
@@ -330,7 +338,25 @@ class Checker {
 
     if (strict && unicast)
       this.err(w("unicastPeer"), `${name}: unicast peers are not supported in strict mode (vrrp_strict)`);
+    if (inst.mcastDstIp !== undefined) {
+      const a = inst.mcastDstIp;
+      if (familyOf(a) !== fam)
+        this.err(w("mcastDstIp"), `${name}: mcast_dst_ip ${a} is not IPv${fam} like the instance`);
+      else if (!isMulticastIp(a) || (fam === 6 && !/^ff[0-9a-f]2:/i.test(a)))
+        this.err(
+          w("mcastDstIp"),
+          `${name}: mcast_dst_ip ${a} is not a${fam === 6 ? " link-local" : ""} multicast address`,
+        );
+    }
     // keepalived "resets" these in strict mode and reports it, which fails its config test
+    const downAdverts = inst.downTimerAdverts ?? this.cfg.globalDefs.vrrpDownTimerAdverts;
+    if (strict && downAdverts !== 3)
+      this.err(
+        inst.downTimerAdverts !== undefined
+          ? w("downTimerAdverts")
+          : Checker.where(this.cfg.globalDefs, "vrrpDownTimerAdverts"),
+        `${name}: down_timer_adverts ${downAdverts} is incompatible with strict mode (vrrp_strict)`,
+      );
     if (strict && inst.lowerPrioNoAdvert === false)
       this.err(w("lowerPrioNoAdvert"), `${name}: strict mode (vrrp_strict) requires lower_prio_no_advert`);
     if (strict && inst.higherPrioSendAdvert === true)

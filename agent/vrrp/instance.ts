@@ -47,6 +47,8 @@ export interface InstanceParams {
    * backup takes over before the delay plus its Master_Down_Interval. Default: no delay.
    */
   startDelayUntil?: number;
+  /** keepalived's down_timer_adverts: adverts missed before Master_Down (default 3) */
+  downTimerAdverts?: number;
   /** keepalived's lower_prio_no_advert: as master, do not answer a lower-priority advert. Default false */
   lowerPrioNoAdvert?: boolean;
   /** keepalived's higher_prio_send_advert: as master, advertise once before yielding. Default false */
@@ -145,13 +147,17 @@ export function skewTimeMs(version: 2 | 3, priority: number, masterAdverInterval
   return Math.floor((p * cs * 625) / 16) / 1000;
 }
 
-/** RFC 5798 §6.1 Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (keepalived VRRP_MS_DOWN_TIMER). */
+/**
+ * RFC 5798 §6.1 Master_Down_Interval = 3 × Master_Adver_Interval + Skew_Time (keepalived
+ * VRRP_MS_DOWN_TIMER, whose 3 is down_timer_adverts).
+ */
 export function masterDownIntervalMs(
   version: 2 | 3,
   priority: number,
   masterAdverIntervalMs: number,
+  downTimerAdverts = DOWN_TIMER_ADVERTS,
 ): number {
-  return DOWN_TIMER_ADVERTS * masterAdverIntervalMs + skewTimeMs(version, priority, masterAdverIntervalMs);
+  return downTimerAdverts * masterAdverIntervalMs + skewTimeMs(version, priority, masterAdverIntervalMs);
 }
 
 /**
@@ -202,7 +208,7 @@ export function nextDeadline(s: InstanceState): number | null {
 }
 
 function mdi(s: InstanceState, priority = s.effectivePriority): number {
-  return masterDownIntervalMs(s.params.version, priority, s.masterAdverIntervalMs);
+  return masterDownIntervalMs(s.params.version, priority, s.masterAdverIntervalMs, s.params.downTimerAdverts);
 }
 
 function faulted(s: InstanceState): boolean {

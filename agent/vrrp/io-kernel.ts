@@ -96,11 +96,24 @@ export class KernelIo implements VrrpIo {
     return l?.up === true && l.running;
   }
 
-  open(iface: IfaceInfo, family: 4 | 6, src: string, multicast: boolean, onRx: (rx: VrrpRx) => void): VrrpTx {
-    const key = `${iface.ifindex}/${family}/${src}/${multicast ? "m" : "u"}`;
+  open(
+    iface: IfaceInfo,
+    family: 4 | 6,
+    src: string,
+    group: string | null,
+    onRx: (rx: VrrpRx) => void,
+  ): VrrpTx {
+    const key = `${iface.ifindex}/${family}/${src}/${group ?? "u"}`;
     let sock = this.endpoints.get(key);
     if (!sock) {
-      sock = openVrrpSocket({ family, ifname: iface.name, ifindex: iface.ifindex, src, multicast });
+      sock = openVrrpSocket({
+        family,
+        ifname: iface.name,
+        ifindex: iface.ifindex,
+        src,
+        multicast: group !== null,
+        ...(group !== null ? { group } : {}),
+      });
       this.endpoints.set(key, sock);
       for (const fd of sock.fds) {
         this.reader.watch(fd, sock.kind, onRx, (err, removed) =>

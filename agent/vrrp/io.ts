@@ -50,11 +50,17 @@ export interface VrrpIo {
   iface(name: string): IfaceInfo | null;
   linkUp(name: string): boolean;
   /**
-   * A VRRP endpoint on an interface: sends from `src`, and delivers received adverts (multicast group
-   * or, for unicast, those addressed to `src`) to `onRx`. Instances with the same (interface, family,
-   * src, mode) share one endpoint, so `onRx` must dispatch by VRID.
+   * A VRRP endpoint on an interface: sends from `src`, and delivers received adverts (those to the
+   * multicast `group`, or with group null those addressed to `src`) to `onRx`. Instances with the
+   * same (interface, family, src, group) share one endpoint, so `onRx` must dispatch by VRID.
    */
-  open(iface: IfaceInfo, family: 4 | 6, src: string, multicast: boolean, onRx: (rx: VrrpRx) => void): VrrpTx;
+  open(
+    iface: IfaceInfo,
+    family: 4 | 6,
+    src: string,
+    group: string | null,
+    onRx: (rx: VrrpRx) => void,
+  ): VrrpTx;
   sendFrame(ifindex: number, frame: Uint8Array): void;
   onLinkChange(cb: () => void): void;
   /** May deliver routine adverts (non-zero priority) up to `ms` late, several at once; 0 = never. */

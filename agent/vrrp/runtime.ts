@@ -7,6 +7,7 @@ import {
   type Config,
   instanceAdvertPolicy,
   instanceGarp,
+  instanceMcastGroup,
   instanceVersion,
   instanceVips,
   type NotifyFifo,
@@ -25,8 +26,6 @@ import {
   decodeVrrp,
   encodeVrrp,
   VRRP_AUTH_PASS,
-  VRRP_GROUP_V4,
-  VRRP_GROUP_V6,
   type VrrpPacket,
   vrrpPassword,
 } from "../wire/vrrp.ts";
@@ -123,7 +122,7 @@ class InstanceRunner {
     this.dests =
       cfg.unicastPeer.length > 0
         ? cfg.unicastPeer.map((p) => p.address)
-        : [this.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6];
+        : [instanceMcastGroup(rt.config, cfg)];
     this.checksum =
       this.version === 3 && this.family === 4 && rt.config.globalDefs.v3ChecksumAsV2 ? "plain" : "pseudo";
     // keepalived treats PASS with an empty password as no authentication
@@ -157,6 +156,7 @@ class InstanceRunner {
       holdOwnerStart: cfg.state === "BACKUP",
       ...(rt.startDelayUntil !== undefined ? { startDelayUntil: rt.startDelayUntil } : {}),
       ...instanceAdvertPolicy(rt.config, cfg),
+      downTimerAdverts: cfg.downTimerAdverts ?? rt.config.globalDefs.vrrpDownTimerAdverts,
     };
     this.params = params;
     this.fsm = initialState(params, monotonic());
@@ -686,7 +686,8 @@ export class VrrpRuntime {
       }
       this.waiting.delete(name);
       const multicast = cfg.unicastPeer.length === 0;
-      const tx = this.io.open(iface, cfg.family, src, multicast, (rx) => this.onRx(rx));
+      const group = multicast ? instanceMcastGroup(this.config, cfg) : null;
+      const tx = this.io.open(iface, cfg.family, src, group, (rx) => this.onRx(rx));
       const runner = new InstanceRunner(this, cfg, iface, tx, src);
       runner.syncGroup = this.syncOf.get(cfg.name) ?? null;
       this.instances.set(cfg.name, runner);

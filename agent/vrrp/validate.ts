@@ -6,6 +6,7 @@
 // Pure and cheap: a flood of bad adverts must not starve the good ones, so every check is a
 // comparison, nothing allocates on the common path, and each drop carries a stable reason (metrics)
 // plus whether keepalived would log it (the shell rate-limits those lines).
+import { isMulticastIp } from "../wire/ip.ts";
 import type { VrrpPacket } from "../wire/vrrp.ts";
 
 export type DropReason =
@@ -99,13 +100,6 @@ function passwordBytes(pass: string): Uint8Array {
   return b;
 }
 
-function isMulticast(family: 4 | 6, dst: string): boolean {
-  if (family === 6) return dst.slice(0, 2).toLowerCase() === "ff";
-  const dot = dst.indexOf(".");
-  const first = Number(dot < 0 ? dst : dst.slice(0, dot));
-  return first >= 224 && first <= 239;
-}
-
 /**
  * Checks one decoded advert against the instance's config, in keepalived's order so the reason
  * reported for a packet with several faults is the one keepalived would log.
@@ -145,7 +139,7 @@ export function validateAdvert(cfg: ValidateConfig, pkt: VrrpPacket, rx: RxInfo)
 
   // Multicast advert on a unicast instance or vice versa. keepalived logs it for IPv4; for IPv6 the
   // dispatcher discards it silently (a multicast socket also receives unicasts and vice versa).
-  if (isMulticast(cfg.family, rx.dst) === cfg.unicast) return drop("dst_type", cfg.family === 4);
+  if (isMulticastIp(rx.dst) === cfg.unicast) return drop("dst_type", cfg.family === 4);
 
   for (const vip of cfg.vips) {
     if (!pkt.addresses.includes(vip)) return drop("addr_list");

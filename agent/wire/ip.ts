@@ -4,6 +4,14 @@ import { isIPv4, isIPv6 } from "node:net";
 
 export type Family = 4 | 6;
 
+/** A multicast address: 224.0.0.0/4 or ff00::/8 (by its text; the address is assumed valid). */
+export function isMulticastIp(addr: string): boolean {
+  if (addr.includes(":")) return /^ff/i.test(addr);
+  const dot = addr.indexOf(".");
+  const first = Number(dot < 0 ? addr : addr.slice(0, dot));
+  return first >= 224 && first <= 239;
+}
+
 export function familyOf(addr: string): Family | null {
   if (isIPv4(addr)) return 4;
   if (isIPv6(addr)) return 6;

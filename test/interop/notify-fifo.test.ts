@@ -126,7 +126,11 @@ test("vigil writes the same notify FIFO lines as keepalived for the same events"
 
   // the FIFOs appear when the agents start; reading them from then on loses nothing (the writers
   // hold them open, so lines wait in the pipe)
-  expect(await waitFor(() => sides.every(([, s]) => (linesOf(s), s.fd >= 0)), 10_000)).toBe(true);
+  const opened = (s: Side): boolean => {
+    pump(s);
+    return s.fd >= 0;
+  };
+  expect(await waitFor(() => sides.every(([, s]) => opened(s)), 10_000)).toBe(true);
   for (const [, s] of sides) fds.push(s.fd);
 
   // 1. start-up: every instance and the group become master

@@ -1,7 +1,7 @@
 // vigil-only groups on a real kernel: election, failover on kill -9 and link cut, preempt,
 // nopreempt, preempt_delay, graceful stop. Truth comes from the kernel (`ip addr`) and from packets.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type Agent, holders, sampleHolders, startVigil } from "./agents.ts";
+import { type Agent, captureAdvertsOn, holders, sampleHolders, startVigil } from "./agents.ts";
 import { keepalivedConf } from "./confgen.ts";
 import { Lab, sleep, waitFor } from "./netns.ts";
 
@@ -171,6 +171,33 @@ describe("vigil VRRP on a real kernel", () => {
     const took = performance.now() - t0;
     expect(took).toBeGreaterThanOrEqual(2000 + 600);
     expect(took).toBeLessThan(2000 + 722 + 1000);
+  });
+
+  test("down_timer_adverts: the backup takes over after N intervals plus Skew_Time of silence", async () => {
+    const l = nodes(2, "dtadv");
+    const cap = captureAdvertsOn(l);
+    try {
+      // advert_int 0.5, backup priority 100: Skew_Time 304.7 ms; N = 2 gives 1304.7 ms (3 would be 1804.7)
+      const a1 = vigil(l, "n1", v3(200, { advertInt: 0.5 }));
+      vigil(l, "n2", v3(100, { advertInt: 0.5, extra: ["down_timer_adverts 2"] }));
+      expect(await waitHolder(l, ["n1", "n2"], "n1", 6000)).toBeGreaterThanOrEqual(0);
+      await sleep(1200);
+      await a1.crash();
+      expect(await waitHolder(l, ["n2"], "n2", 4000)).toBeGreaterThanOrEqual(0);
+      const last = cap.adverts.filter((a) => a.src === "192.0.2.1").at(-1)!;
+      // tcpdump's lines arrive a little after the packets
+      const next = () => cap.adverts.find((a) => a.src === "192.0.2.2" && a.t > last.t);
+      expect(await waitFor(() => next() !== undefined, 2000)).toBe(true);
+      const first = next()!;
+      const silenceMs = (first.t - last.t) * 1000;
+      console.log(
+        `[failover] down_timer_adverts 2: backup advertised ${silenceMs.toFixed(1)} ms after the last master advert`,
+      );
+      expect(silenceMs).toBeGreaterThanOrEqual(1300);
+      expect(silenceMs).toBeLessThan(1650);
+    } finally {
+      cap.stop();
+    }
   });
 
   test("SIGTERM on the master: priority 0 lets the backup take over within Skew_Time", async () => {

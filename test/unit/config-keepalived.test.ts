@@ -18,7 +18,7 @@ import {
   splitWords,
 } from "../../agent/config/keepalived/lexer.ts";
 import { type LoadResult, loadConfigFile, parseConfigText } from "../../agent/config/load.ts";
-import type { Config } from "../../agent/config/model.ts";
+import { type Config, instanceMcastGroup } from "../../agent/config/model.ts";
 import { FAKE_ENV, KeepalivedOracle } from "./config-oracle.ts";
 
 const FIX = join(import.meta.dir, "../fixtures/conf");
@@ -157,6 +157,14 @@ describe("parser -> model", () => {
     expect(c.globalDefs.vrrpNotifyPriorityChanges).toBe(true);
     expect(c.vrrpSyncGroups[0]!.notifyPriorityChanges).toBe(false);
     expect(c.vrrpInstances.map((i) => i.notifyPriorityChanges)).toEqual([false, undefined, true]);
+    expect(c.globalDefs.vrrpDownTimerAdverts).toBe(4);
+    expect(c.vrrpInstances.map((i) => i.downTimerAdverts)).toEqual([2, undefined, undefined]);
+    expect(c.globalDefs).toMatchObject({ vrrpMcastGroup4: "224.0.0.19", vrrpMcastGroup6: "ff02::1:12" });
+    expect(c.vrrpInstances.map((i) => instanceMcastGroup(c, i))).toEqual([
+      "239.1.2.3",
+      "224.0.0.19",
+      "224.0.0.19",
+    ]);
   });
 
   test("track_file: blocks (and vrrp_track_file), references with their own weights, init_file", () => {

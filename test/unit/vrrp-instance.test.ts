@@ -917,3 +917,17 @@ describe("lower_prio_no_advert / higher_prio_send_advert (keepalived vrrp_state_
     expect(eq.state.state).toBe("BACKUP");
   });
 });
+
+describe("down_timer_adverts (keepalived VRRP_MS_DOWN_TIMER)", () => {
+  test("Master_Down_Interval counts N advert intervals plus Skew_Time", () => {
+    expect(masterDownIntervalMs(3, 100, 1000, 2)).toBeCloseTo(2609.375, 6);
+    expect(masterDownIntervalMs(3, 100, 1000)).toBeCloseTo(3609.375, 6);
+    expect(started({ downTimerAdverts: 1 }).masterDownAt).toBeCloseTo(1609.375, 6);
+    // and it follows the master's learnt interval in v3
+    const s = started({ downTimerAdverts: 2 });
+    expect(run(s, [[advert("192.0.2.20", 200, 500), 100]]).state.masterDownAt).toBeCloseTo(
+      100 + 2 * 500 + skewTimeMs(3, 100, 500),
+      6,
+    );
+  });
+});

@@ -8,6 +8,7 @@ import {
   formatIPv6,
   formatIp,
   isLinkLocalV6,
+  isMulticastIp,
   parseIPv4,
   parseIPv6,
   parseIp,
@@ -157,5 +158,21 @@ describe("ip", () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe("isMulticastIp", () => {
+  test.each([
+    ["224.0.0.18", true],
+    ["239.255.255.255", true],
+    ["223.255.255.255", false],
+    ["240.0.0.1", false],
+    ["192.0.2.1", false],
+    ["ff02::12", true],
+    ["FF05::1", true],
+    ["fe80::1", false],
+    ["2001:db8::1", false],
+  ])("%s: %p", (a, want) => {
+    expect(isMulticastIp(a)).toBe(want);
   });
 });

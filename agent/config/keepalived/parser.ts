@@ -7,7 +7,7 @@
 // preemption, references between sections, interfaces) run later on the model, in ../validate.ts,
 // so YAML gets them too. Every value it sets records its location in the object's `locs`.
 import type { z } from "zod";
-import { familyOf } from "../../wire/ip.ts";
+import { familyOf, isMulticastIp } from "../../wire/ip.ts";
 import type {
   ConfigError,
   ConfigInput,
@@ -201,9 +201,6 @@ const GLOBAL_IGNORED = new Set([
 
 /** global_defs keywords whose effect vigil cannot honour: accepting them would change behaviour silently. */
 const GLOBAL_UNSUPPORTED = new Set([
-  "vrrp_mcast_group4",
-  "vrrp_mcast_group6",
-  "vrrp_down_timer_adverts",
   "vrrp_min_garp",
   "vrrp_garp_extra_if",
   "vrrp_vmac_garp_intvl",
@@ -259,7 +256,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   "vrf",
   "track_process",
   "track_bfd",
-  "mcast_dst_ip",
   "track_src_ip",
   "unicast_ttl",
   "virtual_routes",
@@ -268,7 +264,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   "strict_mode",
   "notify_deleted",
   "notify_master_rx_lower_pri",
-  "down_timer_adverts",
   "garp_extra_if",
   "vmac_garp_intvl",
 ]);
@@ -651,6 +646,29 @@ class Parser {
           g.dynamicInterfaces = true;
           locs["dynamicInterfaces"] = at;
           break;
+        case "vrrp_mcast_group4":
+        case "vrrp_mcast_group6": {
+          const v = this.arg(n, "address");
+          if (v === undefined) break;
+          const want = kw === "vrrp_mcast_group4" ? 4 : 6;
+          const fam = familyOf(v);
+          if (fam === null) this.err(n, `${kw}: '${v}' is not an IP address`);
+          else if (fam !== want) this.err(n, `${kw}: ${v} is not IPv${want}`);
+          else if (!isMulticastIp(v)) this.err(n, `${kw}: ${v} is not multicast`);
+          else {
+            const field = want === 4 ? "vrrpMcastGroup4" : "vrrpMcastGroup6";
+            g[field] = v;
+            locs[field] = at;
+          }
+          break;
+        }
+        case "vrrp_down_timer_adverts": {
+          const v = this.uint(n, this.arg(n), 1, 100);
+          set("vrrpDownTimerAdverts", v, (x) => {
+            g.vrrpDownTimerAdverts = x;
+          });
+          break;
+        }
         case "vrrp_startup_delay": {
           // read_decimal_unsigned_strvec(..., TIMER_HZ / 1000, UINT_MAX, 6 digits): 1 ms .. 4294 s
           const v = this.decimal(n, this.arg(n), 0.001, 4294.967295);
@@ -905,6 +923,19 @@ class Parser {
           }
           break;
         }
+        case "mcast_dst_ip": {
+          const v = this.arg(n, "address");
+          if (v === undefined) break;
+          const fam = familyOf(v);
+          if (fam === null) this.err(n, `mcast_dst_ip: '${v}' is not an IP address`);
+          else if (!isMulticastIp(v) || (fam === 6 && !/^ff[0-9a-f]2:/i.test(v)))
+            this.err(n, `mcast_dst_ip: ${v} is not a${fam === 6 ? " link-local" : ""} multicast address`);
+          else {
+            inst.mcastDstIp = v;
+            locs["mcastDstIp"] = nat;
+          }
+          break;
+        }
         case "unicast_src_ip":
         case "mcast_src_ip": {
           const v = this.arg(n, "address");
@@ -993,6 +1024,9 @@ class Parser {
         case "garp_lower_prio_repeat":
           this.setUint(inst, locs, "garpLowerPrioRepeat", n, 0, 255);
           break;
+        case "down_timer_adverts":
+          this.setUint(inst, locs, "downTimerAdverts", n, 1, 100);
+          break;
         case "notify_master":
         case "notify_backup":
         case "notify_fault":
@@ -1038,7 +1072,12 @@ class Parser {
   setUint(
     inst: Partial<InstanceIn>,
     locs: SourceLocs,
-    field: "garpMasterDelay" | "garpMasterRefresh" | "garpLowerPrioDelay" | "garpLowerPrioRepeat",
+    field:
+      | "garpMasterDelay"
+      | "garpMasterRefresh"
+      | "garpLowerPrioDelay"
+      | "garpLowerPrioRepeat"
+      | "downTimerAdverts",
     n: Node,
     min: number,
     max: number,
@@ -1469,6 +1508,7 @@ function isInstanceScalar(kw: string): boolean {
     "notify_priority_changes",
     "lower_prio_no_advert",
     "higher_prio_send_advert",
+    "down_timer_adverts",
   ].includes(kw);
 }
 

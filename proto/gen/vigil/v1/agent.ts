@@ -206,6 +206,9 @@ export interface GlobalDefs {
   notifyFifo: NotifyFifo | undefined;
   vrrpNotifyFifo: NotifyFifo | undefined;
   vrrpNotifyPriorityChanges?: boolean | undefined;
+  vrrpDownTimerAdverts?: number | undefined;
+  vrrpMcastGroup4?: string | undefined;
+  vrrpMcastGroup6?: string | undefined;
 }
 
 /** notify_fifo / vrrp_notify_fifo: a FIFO getting one line per state change; `script` reads it */
@@ -335,7 +338,15 @@ export interface VrrpInstance {
   /** unset: global_defs (on / off respectively with vrrp_strict) */
   lowerPrioNoAdvert?: boolean | undefined;
   higherPrioSendAdvert?: boolean | undefined;
-  notifyPriorityChanges?: boolean | undefined;
+  notifyPriorityChanges?:
+    | boolean
+    | undefined;
+  /** adverts missed before a backup takes over (RFC: 3); unset: vrrp_down_timer_adverts */
+  downTimerAdverts?:
+    | number
+    | undefined;
+  /** multicast group of this instance; unset: vrrp_mcast_group4/6, else 224.0.0.18 / ff02::12 */
+  mcastDstIp?: string | undefined;
 }
 
 export interface SyncGroup {
@@ -2164,6 +2175,9 @@ function createBaseGlobalDefs(): GlobalDefs {
     notifyFifo: undefined,
     vrrpNotifyFifo: undefined,
     vrrpNotifyPriorityChanges: undefined,
+    vrrpDownTimerAdverts: undefined,
+    vrrpMcastGroup4: undefined,
+    vrrpMcastGroup6: undefined,
   };
 }
 
@@ -2219,6 +2233,15 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     }
     if (message.vrrpNotifyPriorityChanges !== undefined) {
       writer.uint32(136).bool(message.vrrpNotifyPriorityChanges);
+    }
+    if (message.vrrpDownTimerAdverts !== undefined) {
+      writer.uint32(144).uint32(message.vrrpDownTimerAdverts);
+    }
+    if (message.vrrpMcastGroup4 !== undefined) {
+      writer.uint32(154).string(message.vrrpMcastGroup4);
+    }
+    if (message.vrrpMcastGroup6 !== undefined) {
+      writer.uint32(162).string(message.vrrpMcastGroup6);
     }
     return writer;
   },
@@ -2372,6 +2395,30 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
             message.vrrpNotifyPriorityChanges = reader.bool();
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.vrrpDownTimerAdverts = reader.uint32();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.vrrpMcastGroup4 = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.vrrpMcastGroup6 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2467,6 +2514,21 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
         : isSet(object.vrrp_notify_priority_changes)
         ? globalThis.Boolean(object.vrrp_notify_priority_changes)
         : undefined,
+      vrrpDownTimerAdverts: isSet(object.vrrpDownTimerAdverts)
+        ? globalThis.Number(object.vrrpDownTimerAdverts)
+        : isSet(object.vrrp_down_timer_adverts)
+        ? globalThis.Number(object.vrrp_down_timer_adverts)
+        : undefined,
+      vrrpMcastGroup4: isSet(object.vrrpMcastGroup4)
+        ? globalThis.String(object.vrrpMcastGroup4)
+        : isSet(object.vrrp_mcast_group4)
+        ? globalThis.String(object.vrrp_mcast_group4)
+        : undefined,
+      vrrpMcastGroup6: isSet(object.vrrpMcastGroup6)
+        ? globalThis.String(object.vrrpMcastGroup6)
+        : isSet(object.vrrp_mcast_group6)
+        ? globalThis.String(object.vrrp_mcast_group6)
+        : undefined,
     };
   },
 
@@ -2523,6 +2585,15 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
     if (message.vrrpNotifyPriorityChanges !== undefined) {
       obj.vrrpNotifyPriorityChanges = message.vrrpNotifyPriorityChanges;
     }
+    if (message.vrrpDownTimerAdverts !== undefined) {
+      obj.vrrpDownTimerAdverts = Math.round(message.vrrpDownTimerAdverts);
+    }
+    if (message.vrrpMcastGroup4 !== undefined) {
+      obj.vrrpMcastGroup4 = message.vrrpMcastGroup4;
+    }
+    if (message.vrrpMcastGroup6 !== undefined) {
+      obj.vrrpMcastGroup6 = message.vrrpMcastGroup6;
+    }
     return obj;
   },
 
@@ -2554,6 +2625,9 @@ export const GlobalDefs: MessageFns<GlobalDefs> = {
       ? NotifyFifo.fromPartial(object.vrrpNotifyFifo)
       : undefined;
     message.vrrpNotifyPriorityChanges = object.vrrpNotifyPriorityChanges ?? undefined;
+    message.vrrpDownTimerAdverts = object.vrrpDownTimerAdverts ?? undefined;
+    message.vrrpMcastGroup4 = object.vrrpMcastGroup4 ?? undefined;
+    message.vrrpMcastGroup6 = object.vrrpMcastGroup6 ?? undefined;
     return message;
   },
 };
@@ -4002,6 +4076,8 @@ function createBaseVrrpInstance(): VrrpInstance {
     lowerPrioNoAdvert: undefined,
     higherPrioSendAdvert: undefined,
     notifyPriorityChanges: undefined,
+    downTimerAdverts: undefined,
+    mcastDstIp: undefined,
   };
 }
 
@@ -4093,6 +4169,12 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     }
     if (message.notifyPriorityChanges !== undefined) {
       writer.uint32(232).bool(message.notifyPriorityChanges);
+    }
+    if (message.downTimerAdverts !== undefined) {
+      writer.uint32(240).uint32(message.downTimerAdverts);
+    }
+    if (message.mcastDstIp !== undefined) {
+      writer.uint32(250).string(message.mcastDstIp);
     }
     return writer;
   },
@@ -4342,6 +4424,22 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
             message.notifyPriorityChanges = reader.bool();
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+
+            message.downTimerAdverts = reader.uint32();
+            continue;
+          }
+          case 31: {
+            if (tag !== 250) {
+              break;
+            }
+
+            message.mcastDstIp = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4465,6 +4563,16 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
         : isSet(object.notify_priority_changes)
         ? globalThis.Boolean(object.notify_priority_changes)
         : undefined,
+      downTimerAdverts: isSet(object.downTimerAdverts)
+        ? globalThis.Number(object.downTimerAdverts)
+        : isSet(object.down_timer_adverts)
+        ? globalThis.Number(object.down_timer_adverts)
+        : undefined,
+      mcastDstIp: isSet(object.mcastDstIp)
+        ? globalThis.String(object.mcastDstIp)
+        : isSet(object.mcast_dst_ip)
+        ? globalThis.String(object.mcast_dst_ip)
+        : undefined,
     };
   },
 
@@ -4557,6 +4665,12 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     if (message.notifyPriorityChanges !== undefined) {
       obj.notifyPriorityChanges = message.notifyPriorityChanges;
     }
+    if (message.downTimerAdverts !== undefined) {
+      obj.downTimerAdverts = Math.round(message.downTimerAdverts);
+    }
+    if (message.mcastDstIp !== undefined) {
+      obj.mcastDstIp = message.mcastDstIp;
+    }
     return obj;
   },
 
@@ -4598,6 +4712,8 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     message.lowerPrioNoAdvert = object.lowerPrioNoAdvert ?? undefined;
     message.higherPrioSendAdvert = object.higherPrioSendAdvert ?? undefined;
     message.notifyPriorityChanges = object.notifyPriorityChanges ?? undefined;
+    message.downTimerAdverts = object.downTimerAdverts ?? undefined;
+    message.mcastDstIp = object.mcastDstIp ?? undefined;
     return message;
   },
 };
