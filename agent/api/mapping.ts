@@ -126,6 +126,8 @@ function notifyToProto(n: NotifyScripts): pb.NotifyScripts {
     fault: n.fault,
     stop: n.stop,
     any: n.any,
+    deleted: n.deleted,
+    masterRxLowerPri: n.masterRxLowerPri,
   });
 }
 
@@ -163,6 +165,7 @@ function instanceToProto(i: VrrpInstance): pb.VrrpInstance {
     notifyPriorityChanges: i.notifyPriorityChanges,
     downTimerAdverts: i.downTimerAdverts,
     mcastDstIp: i.mcastDstIp,
+    notifyDeleted: i.notifyDeleted,
     notify: notifyToProto(i.notify),
   });
 }
@@ -469,7 +472,15 @@ function peerFromProto(p: pb.UnicastPeer): In<UnicastPeer> {
 
 function notifyFromProto(n: pb.NotifyScripts | undefined): In<NotifyScripts> | undefined {
   if (!n) return undefined;
-  return defined({ master: n.master, backup: n.backup, fault: n.fault, stop: n.stop, any: n.any });
+  return defined({
+    master: n.master,
+    backup: n.backup,
+    fault: n.fault,
+    stop: n.stop,
+    any: n.any,
+    deleted: n.deleted,
+    masterRxLowerPri: n.masterRxLowerPri,
+  });
 }
 
 function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
@@ -509,6 +520,7 @@ function instanceFromProto(i: pb.VrrpInstance): In<VrrpInstance> {
     notifyPriorityChanges: i.notifyPriorityChanges,
     downTimerAdverts: i.downTimerAdverts,
     mcastDstIp: i.mcastDstIp,
+    notifyDeleted: i.notifyDeleted,
     notify: notifyFromProto(i.notify),
   });
 }

@@ -214,6 +214,10 @@ export const NotifyScripts = z.object({
   stop: scriptCommand.optional(),
   /** called on every transition with `INSTANCE|GROUP name state priority` (keepalived's `notify`) */
   any: scriptCommand.optional(),
+  /** instances only: run when a reload deletes the instance, with notify_deleted (keepalived script_deleted) */
+  deleted: scriptCommand.optional(),
+  /** instances only: run (without arguments) when the master hears a lower-priority advert */
+  masterRxLowerPri: scriptCommand.optional(),
 });
 export type NotifyScripts = z.infer<typeof NotifyScripts>;
 
@@ -271,6 +275,11 @@ export const VrrpInstance = z.object({
   downTimerAdverts: z.number().int().min(1).max(100).optional(),
   /** this instance's multicast group (mcast_dst_ip); unset: vrrp_mcast_group4/6, else the RFC's */
   mcastDstIp: ipAddress.transform((s) => canonicalIp(s) ?? s).optional(),
+  /**
+   * keepalived's notify_deleted: a reload that deletes the instance notifies DELETED (notify.deleted
+   * and the generic notify) instead of keepalived's historical FAULT
+   */
+  notifyDeleted: z.boolean().default(false),
   notify: NotifyScripts.prefault({}),
   loc: SourceLoc.optional(),
   locs: SourceLocs.optional(),

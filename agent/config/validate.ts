@@ -338,6 +338,11 @@ class Checker {
 
     if (strict && unicast)
       this.err(w("unicastPeer"), `${name}: unicast peers are not supported in strict mode (vrrp_strict)`);
+    if (inst.notify.deleted !== undefined && !inst.notifyDeleted)
+      this.err(
+        w("notify.deleted"),
+        `${name}: a notify_deleted script needs notify_deleted (notifyDeleted: true)`,
+      );
     if (inst.mcastDstIp !== undefined) {
       const a = inst.mcastDstIp;
       if (familyOf(a) !== fam)
@@ -551,6 +556,10 @@ class Checker {
     });
     if (count === 1) this.err(g.loc, `${name}: only one instance; a sync group needs at least two`);
     this.tracking(name, g.trackInterface, g.trackScript, g.trackFile);
+    for (const k of ["deleted", "masterRxLowerPri"] as const) {
+      if (g.notify[k] !== undefined)
+        this.err(Checker.where(g, `notify.${k}`), `${name}: notify.${k} is for instances only`);
+    }
     // keepalived: "Cannot have weighted track file with member having priority 255"
     const ownerMember = g.group.some(
       (m) => this.cfg.vrrpInstances.find((i) => i.name === m)?.priority === 255,

@@ -355,6 +355,8 @@ class InstanceRunner {
   private lowerPriorityHeard(from: string, priority: number): void {
     this.counters.inc("lower_priority_adverts");
     this.rt.fifoEvent(this.name, "MASTER_RX_LOWER_PRI", this.fsm.effectivePriority);
+    const script = this.cfg.notify.masterRxLowerPri;
+    if (script !== undefined) this.rt.runEventScript(this.name, script);
     this.rt.limitedLog(
       `lowprio:${this.name}`,
       { instance: this.name, from, priority },
@@ -635,7 +637,8 @@ export class VrrpRuntime {
    */
   reload(next: Config): ConfigDiff {
     const diff = diffInstances(this.config, next);
-    for (const name of [...diff.removed, ...diff.changed]) this.removeInstance(name);
+    for (const name of diff.removed) this.removeInstance(name, true);
+    for (const name of diff.changed) this.removeInstance(name, false);
     this.config = next;
     this.trackFiles.configure(next.trackFiles, true);
     this.fifos.configure(notifyFifos(next));
@@ -711,17 +714,25 @@ export class VrrpRuntime {
     this.io.coalesce?.(coalesceWindowMs([...this.instances.values()].map((r) => r.params.advertIntervalMs)));
   }
 
-  private removeInstance(name: string): void {
+  /** `deleted`: gone from the config (notified as keepalived does a deletion), not restarted */
+  private removeInstance(name: string, deleted: boolean): void {
     this.waiting.delete(name);
     const r = this.instances.get(name);
     if (!r) return;
-    r.dispatch({ type: "shutdown" });
+    if (deleted) this.deleting.add(name);
+    try {
+      r.dispatch({ type: "shutdown" });
+    } finally {
+      this.deleting.delete(name);
+    }
     r.close();
     this.instances.delete(name);
     this.byVrid.delete(vridKey(r.iface.ifindex, r.family, r.cfg.virtualRouterId));
   }
 
   private readonly syncOf = new Map<string, string>();
+  /** instances being removed because a reload deleted them (see onTransition) */
+  private readonly deleting = new Set<string>();
   /** instances that cannot start yet (interface or address missing), with the reason */
   private readonly waiting = new Map<string, string>();
   private scriptDefs = new Map<string, string>();
@@ -798,8 +809,20 @@ export class VrrpRuntime {
       `(${r.name}) Entering ${to} STATE`,
     );
     this.emit({ type: "transition", instance: r.name, from, to, reason, priority });
-    this.notify("INSTANCE", r.name, to, priority, r.cfg.notify);
-    if (NOTIFIED_STATES.has(to)) this.fifos.write(fifoLine("INSTANCE", r.name, to, priority));
+    // A deleted instance is notified as keepalived's clear_diff_vrrp does: DELETED with notify_deleted,
+    // else FAULT (its historical choice), and nothing when it was in FAULT already.
+    const told =
+      to === "STOP" && this.deleting.has(r.name)
+        ? r.cfg.notifyDeleted
+          ? "DELETED"
+          : from === "FAULT"
+            ? null
+            : "FAULT"
+        : to;
+    if (told !== null) {
+      this.notify("INSTANCE", r.name, told, priority, r.cfg.notify);
+      if (NOTIFIED_STATES.has(told)) this.fifos.write(fifoLine("INSTANCE", r.name, told, priority));
+    }
     if (r.syncGroup) {
       const group = this.config.vrrpSyncGroups.find((g) => g.name === r.syncGroup)!;
       const after = groupStateOf(this.members(group.name).map((m) => m.fsm.state));
@@ -931,6 +954,24 @@ export class VrrpRuntime {
     return true;
   }
 
+  /** keepalived's notify_master_rx_lower_pri: the script alone, without arguments (send_event_notify). */
+  runEventScript(instance: string, command: string): void {
+    const as = this.scriptIdentity();
+    if (!as) return;
+    spawnNotify(
+      splitCommand(command),
+      (o) => {
+        if (!o.ok)
+          this.log.warn(
+            { instance, script: command, code: o.code, timedOut: o.timedOut, err: o.error },
+            "notify script failed",
+          );
+      },
+      undefined,
+      as,
+    );
+  }
+
   /** A notify FIFO line for an instance event that is not a transition. */
   fifoEvent(instance: string, event: string, priority: number): void {
     this.fifos.write(fifoLine("INSTANCE", instance, event, priority));
@@ -953,7 +994,7 @@ export class VrrpRuntime {
 }
 
 /** The states keepalived notifies (send_instance_notifies): not INIT. */
-const NOTIFIED_STATES = new Set(["MASTER", "BACKUP", "FAULT", "STOP"]);
+const NOTIFIED_STATES = new Set(["MASTER", "BACKUP", "FAULT", "STOP", "DELETED"]);
 
 function notifyFifos(cfg: Config): NotifyFifo[] {
   const g = cfg.globalDefs;

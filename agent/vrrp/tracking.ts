@@ -248,8 +248,10 @@ export function notifyScripts(scripts: NotifyScripts, state: string): NotifyCall
           ? scripts.fault
           : state === "STOP"
             ? scripts.stop
-            : undefined;
-  if (state !== "MASTER" && state !== "BACKUP" && state !== "FAULT" && state !== "STOP") return [];
+            : state === "DELETED"
+              ? scripts.deleted
+              : undefined;
+  if (!["MASTER", "BACKUP", "FAULT", "STOP", "DELETED"].includes(state)) return [];
   // keepalived runs STOP notifies (own and generic) with a 1 s limit since it is exiting.
   const limit = state === "STOP" ? { timeoutMs: 1000 } : {};
   const out: NotifyCall[] = [];

@@ -4,6 +4,8 @@
 // keepalived runs on n1 and vigil on n2, each master of its own VRIDs; n3 injects the adverts and
 // tcpdump on the bridge sees everything.
 import { afterEach, expect, test } from "bun:test";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import {
   type AdvertCapture,
   type Agent,
@@ -11,6 +13,7 @@ import {
   cleanupDir,
   startKeepalived,
   startVigil,
+  tempDir,
 } from "../lab/agents.ts";
 import { keepalivedConf } from "../lab/confgen.ts";
 import { isRoot, Lab, sleep, sweepStale, waitFor } from "../lab/netns.ts";
@@ -22,6 +25,7 @@ sweepStale();
 let lab: Lab | null = null;
 const agents: Agent[] = [];
 let cap: AdvertCapture | null = null;
+const dirs: string[] = [];
 
 afterEach(async () => {
   cap?.stop();
@@ -32,6 +36,7 @@ afterEach(async () => {
   }
   lab?.destroySync();
   lab = null;
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 const FAKE = "192.0.2.250";
@@ -43,8 +48,9 @@ const VARIANTS: [string, string[]][] = [
 ];
 const vipOf = (vrid: number) => `192.0.2.${100 + vrid}`;
 
-function conf(vridBase: number): string {
+function conf(vridBase: number, marks: string): string {
   return keepalivedConf({
+    globals: ["enable_script_security", "script_user root"],
     instances: VARIANTS.map(([name, extra], i) => ({
       name: name.toUpperCase(),
       vrid: vridBase + i,
@@ -52,7 +58,8 @@ function conf(vridBase: number): string {
       version: 3 as const,
       advertInt: 1,
       vips: [vipOf(vridBase + i)],
-      extra,
+      // keepalived's notify_master_rx_lower_pri: a marker per VRID shows the script ran
+      extra: [...extra, `notify_master_rx_lower_pri "/usr/bin/touch ${marks}/${vridBase + i}"`],
     })),
   });
 }
@@ -65,8 +72,10 @@ test("a master's answer to lower- and higher-priority adverts matches keepalived
   const l = lab;
   const c = captureAdvertsOn(l);
   cap = c;
-  agents.push(startKeepalived(l, "n1", conf(10)));
-  agents.push(startVigil(l, "n2", conf(20)));
+  const marks = tempDir("mrx");
+  dirs.push(marks);
+  agents.push(startKeepalived(l, "n1", conf(10, marks)));
+  agents.push(startVigil(l, "n2", conf(20, marks)));
   const mac = macOf(l, "n3");
   const impls: [string, string, number][] = [
     ["keepalived", "192.0.2.1", 10],
@@ -116,4 +125,8 @@ test("a master's answer to lower- and higher-priority adverts matches keepalived
   }
   expect(seen["vigil"]).toEqual(seen["keepalived"]!);
   expect(seen["keepalived"]).toEqual(expected);
+  // every master that heard a lower-priority advert ran its notify_master_rx_lower_pri
+  const ran = (base: number) => VARIANTS.map((_, i) => existsSync(join(marks, String(base + i))));
+  expect(await waitFor(() => ran(20).every(Boolean), 3000)).toBe(true);
+  expect(ran(20)).toEqual(ran(10));
 }, 120_000);

@@ -11,6 +11,7 @@ import {
   openSync,
   readSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -26,10 +27,10 @@ let lab: Lab | null = null;
 const agents: Agent[] = [];
 const dirs: string[] = [];
 
-const fds: number[] = [];
+const readers: Side[] = [];
 
 afterEach(async () => {
-  for (const fd of fds.splice(0)) closeSync(fd);
+  for (const r of readers.splice(0)) if (r.fd >= 0) closeSync(r.fd);
   for (const a of agents.splice(0)) {
     await a.stop("SIGKILL", 1000);
     cleanupDir(a);
@@ -43,8 +44,12 @@ interface Side {
   fifo: string;
   flag: string;
   conf: string;
+  /** the same without VI_1, for the reload that deletes it */
+  confWithout: string;
   /** the test reads the FIFO itself (a FIFO script would be stopped before the STOP lines) */
   fd: number;
+  /** inode of the FIFO the fd reads: keepalived makes a new one on reload */
+  ino: number;
   text: string;
 }
 
@@ -63,21 +68,34 @@ function side(root: string, name: string, vridBase: number): Side {
     vips: [`192.0.2.${vridBase + n}/24`],
     extra,
   });
-  const conf = keepalivedConf({
-    globals: ["enable_script_security", "script_user root", `vrrp_notify_fifo ${fifo}`],
-    trackFiles: [{ name: "flag", file: flag }],
-    syncGroups: [{ name: "G", group: ["VI_2", "VI_3"] }],
-    instances: [inst(1, ["notify_priority_changes", "track_file {", "  flag", "}"]), inst(2), inst(3)],
-  });
-  return { fifo, flag, conf, fd: -1, text: "" };
+  const conf = (withVi1: boolean) =>
+    keepalivedConf({
+      globals: ["enable_script_security", "script_user root", `vrrp_notify_fifo ${fifo}`],
+      trackFiles: [{ name: "flag", file: flag }],
+      syncGroups: [{ name: "G", group: ["VI_2", "VI_3"] }],
+      instances: [
+        ...(withVi1 ? [inst(1, ["notify_priority_changes", "track_file {", "  flag", "}"])] : []),
+        inst(2),
+        inst(3),
+      ],
+    });
+  return { fifo, flag, conf: conf(true), confWithout: conf(false), fd: -1, ino: -1, text: "" };
 }
 
-/** Reads what is waiting in the FIFO (non-blocking). */
+/** Reads what is waiting in the FIFO (non-blocking), following it to a new FIFO at the same path. */
 function pump(s: Side): void {
-  if (s.fd < 0) {
-    if (!existsSync(s.fifo)) return;
+  if (s.fd >= 0) drain(s);
+  if (!existsSync(s.fifo)) return;
+  const ino = statSync(s.fifo).ino;
+  if (ino !== s.ino) {
+    if (s.fd >= 0) closeSync(s.fd);
     s.fd = openSync(s.fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    s.ino = ino;
+    drain(s);
   }
+}
+
+function drain(s: Side): void {
   const buf = Buffer.alloc(65536);
   for (;;) {
     let n = 0;
@@ -106,6 +124,7 @@ test("vigil writes the same notify FIFO lines as keepalived for the same events"
   dirs.push(root);
   const ka = side(root, "keepalived", 10);
   const vg = side(root, "vigil", 20);
+  readers.push(ka, vg);
   const kaAgent = startKeepalived(l, "n1", ka.conf);
   const vgAgent = startVigil(l, "n2", vg.conf);
   agents.push(kaAgent, vgAgent);
@@ -131,7 +150,6 @@ test("vigil writes the same notify FIFO lines as keepalived for the same events"
     return s.fd >= 0;
   };
   expect(await waitFor(() => sides.every(([, s]) => opened(s)), 10_000)).toBe(true);
-  for (const [, s] of sides) fds.push(s.fd);
 
   // 1. start-up: every instance and the group become master
   const masters = (s: Side) => linesOf(s).filter((x) => x.includes(" MASTER ")).length;
@@ -172,7 +190,18 @@ test("vigil writes the same notify FIFO lines as keepalived for the same events"
   await sleep(500);
   phase("lower");
 
-  // 4. graceful stop
+  // 4. a reload deletes VI_1: keepalived notifies FAULT for it (DELETED only with notify_deleted)
+  writeFileSync(join(kaAgent.dir, "keepalived.conf"), ka.confWithout);
+  writeFileSync(join(vgAgent.dir, "vigil.conf"), vg.confWithout);
+  kaAgent.signal("SIGHUP");
+  vgAgent.signal("SIGHUP");
+  expect(
+    await waitFor(() => sides.every(([, s]) => linesOf(s).some((x) => x.includes('"VI_1" FAULT'))), 8000),
+  ).toBe(true);
+  await sleep(1000);
+  phase("reload");
+
+  // 5. graceful stop
   await Promise.all([kaAgent.stop("SIGTERM", 5000), vgAgent.stop("SIGTERM", 5000)]);
   await sleep(300);
   phase("stop");
@@ -182,5 +211,6 @@ test("vigil writes the same notify FIFO lines as keepalived for the same events"
   expect(phases["keepalived"]!["priority"]).toEqual(['INSTANCE "VI_1" MASTER_PRIORITY 105']);
   expect(phases["keepalived"]!["lower"]).toEqual(['INSTANCE "VI_1" MASTER_RX_LOWER_PRI 105']);
   expect(phases["keepalived"]!["start"]).toContain('GROUP "G" MASTER 0');
-  expect(phases["keepalived"]!["stop"]).toContain('INSTANCE "VI_1" STOP 105');
+  expect(phases["keepalived"]!["reload"]).toEqual(['INSTANCE "VI_1" FAULT 105']);
+  expect(phases["keepalived"]!["stop"]).toContain('INSTANCE "VI_2" STOP 100');
 }, 120_000);

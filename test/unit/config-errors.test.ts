@@ -638,6 +638,13 @@ const CASES: Case[] = [
     kaMsg: "not multicast",
   },
   {
+    name: "notify_deleted twice",
+    conf: inst("  notify_deleted\n  notify_deleted /bin/true #<\n"),
+    msg: "notify_deleted already specified",
+    ka: "same",
+    kaMsg: "notify_deleted already specified",
+  },
+  {
     name: "vrrp_startup_delay of 0",
     conf: `global_defs {\n  vrrp_startup_delay 0 #<\n}\n${inst("")}`,
     msg: "vrrp_startup_delay",

@@ -160,6 +160,12 @@ describe("parser -> model", () => {
     expect(c.globalDefs.vrrpDownTimerAdverts).toBe(4);
     expect(c.vrrpInstances.map((i) => i.downTimerAdverts)).toEqual([2, undefined, undefined]);
     expect(c.globalDefs).toMatchObject({ vrrpMcastGroup4: "224.0.0.19", vrrpMcastGroup6: "ff02::1:12" });
+    expect(c.vrrpInstances.map((i) => [i.notifyDeleted, i.notify.deleted])).toEqual([
+      [true, "/bin/echo deleted"],
+      [true, undefined],
+      [false, undefined],
+    ]);
+    expect(c.vrrpInstances[2]!.notify.masterRxLowerPri).toBe("/usr/bin/logger lower priority master seen");
     expect(c.vrrpInstances.map((i) => instanceMcastGroup(c, i))).toEqual([
       "239.1.2.3",
       "224.0.0.19",

@@ -188,7 +188,7 @@ describe("notify scripts (keepalived vrrp_notify.c)", () => {
     expect(notifyArgs("GROUP", "G1", "BACKUP", 150)).toEqual(["GROUP", "G1", "BACKUP", "0"]);
   });
 
-  const all = { master: "/m", backup: "/b", fault: "/f", stop: "/s", any: "/n" };
+  const all = { master: "/m", backup: "/b", fault: "/f", stop: "/s", any: "/n", deleted: "/d" };
   const rows: [string, { command: string; withArgs: boolean; timeoutMs?: number }[]][] = [
     [
       "MASTER",
@@ -216,6 +216,13 @@ describe("notify scripts (keepalived vrrp_notify.c)", () => {
       [
         { command: "/s", withArgs: false, timeoutMs: 1000 },
         { command: "/n", withArgs: true, timeoutMs: 1000 },
+      ],
+    ],
+    [
+      "DELETED",
+      [
+        { command: "/d", withArgs: false },
+        { command: "/n", withArgs: true },
       ],
     ],
     ["INIT", []],

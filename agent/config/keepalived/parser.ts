@@ -262,8 +262,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   "virtual_rules",
   "no_accept",
   "strict_mode",
-  "notify_deleted",
-  "notify_master_rx_lower_pri",
   "garp_extra_if",
   "vmac_garp_intvl",
 ]);
@@ -923,6 +921,22 @@ class Parser {
           }
           break;
         }
+        case "notify_deleted": {
+          // notify_deleted [CMD] (vrrp_notify_deleted_handler)
+          if (inst.notifyDeleted) {
+            this.err(n, `vrrp_instance ${name}: notify_deleted already specified`);
+            break;
+          }
+          if (n.words.length > 1) {
+            const c = this.command(n, kw);
+            if (c === undefined) break;
+            notify.deleted = c;
+            locs["notify.deleted"] = nat;
+          }
+          inst.notifyDeleted = true;
+          locs["notifyDeleted"] = nat;
+          break;
+        }
         case "mcast_dst_ip": {
           const v = this.arg(n, "address");
           if (v === undefined) break;
@@ -1032,6 +1046,7 @@ class Parser {
         case "notify_fault":
         case "notify_stop":
         case "notify":
+        case "notify_master_rx_lower_pri":
           this.notify(n, notify, locs, `vrrp_instance ${name}`);
           break;
         default:
@@ -1477,6 +1492,7 @@ const NOTIFY_FIELDS: Record<string, keyof NotifyIn> = {
   notify_fault: "fault",
   notify_stop: "stop",
   notify: "any",
+  notify_master_rx_lower_pri: "masterRxLowerPri",
 };
 
 /** instance keywords with a single value, which must not carry a block */
@@ -1509,6 +1525,8 @@ function isInstanceScalar(kw: string): boolean {
     "lower_prio_no_advert",
     "higher_prio_send_advert",
     "down_timer_adverts",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
   ].includes(kw);
 }
 

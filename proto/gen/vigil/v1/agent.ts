@@ -292,7 +292,15 @@ export interface NotifyScripts {
   backup?: string | undefined;
   fault?: string | undefined;
   stop?: string | undefined;
-  any?: string | undefined;
+  any?:
+    | string
+    | undefined;
+  /** instances only: run on deletion by a reload, with notify_deleted */
+  deleted?:
+    | string
+    | undefined;
+  /** instances only: run when the master hears a lower-priority advert */
+  masterRxLowerPri?: string | undefined;
 }
 
 export interface Authentication {
@@ -346,7 +354,11 @@ export interface VrrpInstance {
     | number
     | undefined;
   /** multicast group of this instance; unset: vrrp_mcast_group4/6, else 224.0.0.18 / ff02::12 */
-  mcastDstIp?: string | undefined;
+  mcastDstIp?:
+    | string
+    | undefined;
+  /** a reload deleting the instance notifies DELETED instead of FAULT */
+  notifyDeleted?: boolean | undefined;
 }
 
 export interface SyncGroup {
@@ -3828,7 +3840,15 @@ export const UnicastPeer: MessageFns<UnicastPeer> = {
 };
 
 function createBaseNotifyScripts(): NotifyScripts {
-  return { master: undefined, backup: undefined, fault: undefined, stop: undefined, any: undefined };
+  return {
+    master: undefined,
+    backup: undefined,
+    fault: undefined,
+    stop: undefined,
+    any: undefined,
+    deleted: undefined,
+    masterRxLowerPri: undefined,
+  };
 }
 
 export const NotifyScripts: MessageFns<NotifyScripts> = {
@@ -3847,6 +3867,12 @@ export const NotifyScripts: MessageFns<NotifyScripts> = {
     }
     if (message.any !== undefined) {
       writer.uint32(42).string(message.any);
+    }
+    if (message.deleted !== undefined) {
+      writer.uint32(50).string(message.deleted);
+    }
+    if (message.masterRxLowerPri !== undefined) {
+      writer.uint32(58).string(message.masterRxLowerPri);
     }
     return writer;
   },
@@ -3904,6 +3930,22 @@ export const NotifyScripts: MessageFns<NotifyScripts> = {
             message.any = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.deleted = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.masterRxLowerPri = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3923,6 +3965,12 @@ export const NotifyScripts: MessageFns<NotifyScripts> = {
       fault: isSet(object.fault) ? globalThis.String(object.fault) : undefined,
       stop: isSet(object.stop) ? globalThis.String(object.stop) : undefined,
       any: isSet(object.any) ? globalThis.String(object.any) : undefined,
+      deleted: isSet(object.deleted) ? globalThis.String(object.deleted) : undefined,
+      masterRxLowerPri: isSet(object.masterRxLowerPri)
+        ? globalThis.String(object.masterRxLowerPri)
+        : isSet(object.master_rx_lower_pri)
+        ? globalThis.String(object.master_rx_lower_pri)
+        : undefined,
     };
   },
 
@@ -3943,6 +3991,12 @@ export const NotifyScripts: MessageFns<NotifyScripts> = {
     if (message.any !== undefined) {
       obj.any = message.any;
     }
+    if (message.deleted !== undefined) {
+      obj.deleted = message.deleted;
+    }
+    if (message.masterRxLowerPri !== undefined) {
+      obj.masterRxLowerPri = message.masterRxLowerPri;
+    }
     return obj;
   },
 
@@ -3956,6 +4010,8 @@ export const NotifyScripts: MessageFns<NotifyScripts> = {
     message.fault = object.fault ?? undefined;
     message.stop = object.stop ?? undefined;
     message.any = object.any ?? undefined;
+    message.deleted = object.deleted ?? undefined;
+    message.masterRxLowerPri = object.masterRxLowerPri ?? undefined;
     return message;
   },
 };
@@ -4078,6 +4134,7 @@ function createBaseVrrpInstance(): VrrpInstance {
     notifyPriorityChanges: undefined,
     downTimerAdverts: undefined,
     mcastDstIp: undefined,
+    notifyDeleted: undefined,
   };
 }
 
@@ -4175,6 +4232,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     }
     if (message.mcastDstIp !== undefined) {
       writer.uint32(250).string(message.mcastDstIp);
+    }
+    if (message.notifyDeleted !== undefined) {
+      writer.uint32(256).bool(message.notifyDeleted);
     }
     return writer;
   },
@@ -4440,6 +4500,14 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
             message.mcastDstIp = reader.string();
             continue;
           }
+          case 32: {
+            if (tag !== 256) {
+              break;
+            }
+
+            message.notifyDeleted = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4573,6 +4641,11 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
         : isSet(object.mcast_dst_ip)
         ? globalThis.String(object.mcast_dst_ip)
         : undefined,
+      notifyDeleted: isSet(object.notifyDeleted)
+        ? globalThis.Boolean(object.notifyDeleted)
+        : isSet(object.notify_deleted)
+        ? globalThis.Boolean(object.notify_deleted)
+        : undefined,
     };
   },
 
@@ -4671,6 +4744,9 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     if (message.mcastDstIp !== undefined) {
       obj.mcastDstIp = message.mcastDstIp;
     }
+    if (message.notifyDeleted !== undefined) {
+      obj.notifyDeleted = message.notifyDeleted;
+    }
     return obj;
   },
 
@@ -4714,6 +4790,7 @@ export const VrrpInstance: MessageFns<VrrpInstance> = {
     message.notifyPriorityChanges = object.notifyPriorityChanges ?? undefined;
     message.downTimerAdverts = object.downTimerAdverts ?? undefined;
     message.mcastDstIp = object.mcastDstIp ?? undefined;
+    message.notifyDeleted = object.notifyDeleted ?? undefined;
     return message;
   },
 };
