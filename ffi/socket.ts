@@ -8,7 +8,9 @@
 //  - a send socket bound to the source address, with a drop-all BPF filter and no receive buffer: a raw
 //    socket receives every protocol-112 packet that matches its binding, and nobody reads this one.
 // Share one VrrpSocket between all instances of the same (family, interface, source, mode).
+
 import { isLinkLocalV6 } from "../agent/wire/ip.ts";
+import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from "../agent/wire/vrrp.ts";
 import {
   addressOf,
   buffer,
@@ -67,8 +69,6 @@ import {
 
 export { ifIndexToName, ifNameToIndex, prctlDeathSignal, SysError };
 
-export const VRRP_GROUP_V4 = "224.0.0.18";
-export const VRRP_GROUP_V6 = "ff02::12";
 /** Internetwork control (CS6), RFC 5798 section 5.1.1.3 / keepalived */
 export const VRRP_TOS = 0xc0;
 export const VRRP_TTL = 255;

@@ -3,6 +3,7 @@
 // in camelCase so an operator finds them by name. Durations are in seconds, as in keepalived.conf.
 import { z } from "zod";
 import { canonicalIp, familyOf } from "../wire/ip.ts";
+import { VRRP_GROUP_V4, VRRP_GROUP_V6 } from "../wire/vrrp.ts";
 
 /** Where a definition came from, for error messages ("FILE:LINE: ..."). */
 export const SourceLoc = z.object({ file: z.string(), line: z.number().int().nonnegative() });
@@ -685,8 +686,17 @@ export function instanceMcastGroup(cfg: Config, inst: VrrpInstance): string {
   const g = cfg.globalDefs;
   return (
     inst.mcastDstIp ??
-    (inst.family === 4 ? (g.vrrpMcastGroup4 ?? "224.0.0.18") : (g.vrrpMcastGroup6 ?? "ff02::12"))
+    (inst.family === 4 ? (g.vrrpMcastGroup4 ?? VRRP_GROUP_V4) : (g.vrrpMcastGroup6 ?? VRRP_GROUP_V6))
   );
+}
+
+/** A track_file entry's weight and reverse: its own, else its track_file's (weight 1 by default). */
+export function trackFileWeights(cfg: Config, t: TrackFile): { weight: number; weightReverse: boolean } {
+  const def = cfg.trackFiles.find((f) => f.name === t.name);
+  return {
+    weight: t.weight ?? def?.weight ?? 1,
+    weightReverse: t.weightReverse ?? def?.weightReverse ?? false,
+  };
 }
 
 /** keepalived's lower_prio_no_advert / higher_prio_send_advert after inheriting (vrrp_complete_instance). */

@@ -6,6 +6,7 @@
 // "rounding"), the config does not do what it says, so vigil makes that an error too; where the
 // change is harmless, a warning. The environment (interfaces, users) comes through `CheckEnv` so
 // the checks stay pure and tests run anywhere.
+import { dirname } from "node:path";
 import { compareIp, familyOf, isLinkLocalV6, isMulticastIp, parseIPv6, parseIp } from "../wire/ip.ts";
 import { splitQuotedEscaped } from "./keepalived/lexer.ts";
 import { granularityProblem } from "./keepalived/lvs.ts";
@@ -22,6 +23,7 @@ import {
   type TrackFile,
   type TrackInterface,
   type TrackScript,
+  trackFileWeights,
   type VirtualIp,
   type VirtualServer,
   type VirtualServerGroup,
@@ -133,8 +135,9 @@ class Checker {
       ["vrrpMcastGroup6", "vrrp_mcast_group6", 6],
     ] as const) {
       const a = g[field];
-      if (a !== undefined && (familyOf(a) !== fam || !isMulticastIp(a)))
-        this.err(Checker.where(g, field), `${kw}: ${a} is not an IPv${fam} multicast address`);
+      if (a === undefined) continue;
+      if (familyOf(a) !== fam) this.err(Checker.where(g, field), `${kw}: ${a} is not IPv${fam}`);
+      else if (!isMulticastIp(a)) this.err(Checker.where(g, field), `${kw}: ${a} is not multicast`);
     }
     const scripts = this.cfg.vrrpScripts;
     const notifies = [...this.cfg.vrrpInstances, ...this.cfg.vrrpSyncGroups].flatMap((o) =>
@@ -220,16 +223,12 @@ class Checker {
       if (seen.has(f.name)) this.err(f.loc, `track_file ${f.name} already defined`);
       seen.add(f.name);
       // keepalived drops a track file whose directory does not exist ("does not exist - removing")
-      const dir = f.file.includes("/") ? f.file.slice(0, f.file.lastIndexOf("/")) || "/" : ".";
+      const dir = dirname(f.file);
       if (!this.env.directoryExists(dir))
         this.err(Checker.where(f, "file"), `track_file ${f.name}: directory ${dir} does not exist`);
       if (!used.has(f.name))
         this.warn(f.loc, `track_file ${f.name} is not used by any instance or sync group`);
     }
-  }
-
-  trackFileWeight(t: TrackFile): number {
-    return t.weight ?? this.cfg.trackFiles.find((f) => f.name === t.name)?.weight ?? 1;
   }
 
   iface(name: string, l: SourceLoc | undefined, what: string, forVrrp: boolean): void {
@@ -427,7 +426,7 @@ class Checker {
           this.err(t.loc, `${name}: weighted track_script ${t.name} is ignored because ${why}; use weight 0`);
       }
       for (const t of inst.trackFile) {
-        if (this.trackFileWeight(t) !== 0)
+        if (trackFileWeights(this.cfg, t).weight !== 0)
           this.err(t.loc, `${name}: weighted track_file ${t.name} is ignored because ${why}; use weight 0`);
       }
     }
@@ -566,7 +565,7 @@ class Checker {
     );
     if (ownerMember) {
       for (const t of g.trackFile) {
-        if (this.trackFileWeight(t) !== 0)
+        if (trackFileWeights(this.cfg, t).weight !== 0)
           this.err(
             t.loc,
             `${name}: weighted track_file ${t.name} with a member of priority 255; use weight 0`,

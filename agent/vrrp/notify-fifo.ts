@@ -25,6 +25,8 @@ interface OpenFifo {
 
 // S_IRUSR | S_IWUSR | S_IRGRP | S_IROTH, as keepalived creates them
 const FIFO_MODE = 0o644;
+// not in node:fs constants; Linux's value
+const O_CLOEXEC = 0o2000000;
 
 export class NotifyFifos {
   private open: OpenFifo[] = [];
@@ -107,7 +109,7 @@ export class NotifyFifos {
     let fd: number;
     try {
       // read-write so that opening never waits for a reader and writes never fail for lack of one
-      fd = openSync(def.path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW | 0o2000000);
+      fd = openSync(def.path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW | O_CLOEXEC);
     } catch (err) {
       this.log.error({ fifo: def.path, err: String(err) }, "notify fifo: cannot open");
       stopScript?.();

@@ -11,6 +11,7 @@ import {
   instanceVersion,
   instanceVips,
   type NotifyFifo,
+  trackFileWeights,
   type VrrpInstance,
   vipPrefixLen,
 } from "../config/model.ts";
@@ -43,7 +44,7 @@ import { fifoLine, NotifyFifos } from "./notify-fifo.ts";
 import { runScript, type ScriptOutcome, spawnNotify, splitCommand } from "./scripts.ts";
 import { groupStateOf, memberView, syncEvents, syncGroupStartParams } from "./sync-group.ts";
 import { TrackFiles } from "./track-files.ts";
-import { effectivePriority, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
+import { effectivePriority, NOTIFIED_STATES, notifyArgs, notifyScripts, ScriptFilter } from "./tracking.ts";
 import { validateAdvert } from "./validate.ts";
 
 export interface InstanceStatus {
@@ -491,15 +492,11 @@ class InstanceRunner {
         ok: rt.scriptOk(t.name),
       };
     });
-    const files = [...this.cfg.trackFile, ...(group?.trackFile ?? [])].map((t) => {
-      const def = rt.config.trackFiles.find((f) => f.name === t.name);
-      return {
-        name: t.name,
-        weight: t.weight ?? def?.weight ?? 1,
-        weightReverse: t.weightReverse ?? def?.weightReverse ?? false,
-        value: rt.trackFiles.value(t.name),
-      };
-    });
+    const files = [...this.cfg.trackFile, ...(group?.trackFile ?? [])].map((t) => ({
+      name: t.name,
+      ...trackFileWeights(rt.config, t),
+      value: rt.trackFiles.value(t.name),
+    }));
     const r = effectivePriority(this.cfg.priority, ifaces, scripts, files);
     if (!this.started) {
       if (r.pending.length > 0) return;
@@ -513,9 +510,6 @@ class InstanceRunner {
     if (r.priority !== this.fsm.effectivePriority) {
       this.dispatch({ type: "priority", effective: r.priority });
       // keepalived send_instance_priority_notifies: FIFO lines only, MASTER_ or BACKUP_ by state
-      const group = this.syncGroup
-        ? rt.config.vrrpSyncGroups.find((g) => g.name === this.syncGroup)
-        : undefined;
       const wanted =
         this.cfg.notifyPriorityChanges ??
         group?.notifyPriorityChanges ??
@@ -902,19 +896,7 @@ export class VrrpRuntime {
         ...splitCommand(cmd.command),
         ...(cmd.withArgs ? notifyArgs(kind, name, state, priority) : []),
       ];
-      spawnNotify(
-        argv,
-        (o) => {
-          if (!o.ok) {
-            this.log.warn(
-              { script: cmd.command, code: o.code, timedOut: o.timedOut, err: o.error },
-              "notify script failed",
-            );
-          }
-        },
-        cmd.timeoutMs,
-        as,
-      );
+      this.spawnNotifyScript(cmd.command, argv, as, cmd.timeoutMs);
     }
   }
 
@@ -957,17 +939,28 @@ export class VrrpRuntime {
   /** keepalived's notify_master_rx_lower_pri: the script alone, without arguments (send_event_notify). */
   runEventScript(instance: string, command: string): void {
     const as = this.scriptIdentity();
-    if (!as) return;
+    if (as) this.spawnNotifyScript(command, splitCommand(command), as, undefined, { instance });
+  }
+
+  /** Runs a notify script without waiting for it; a failure is logged. */
+  private spawnNotifyScript(
+    command: string,
+    argv: string[],
+    as: Identity,
+    timeoutMs?: number,
+    context: Record<string, string> = {},
+  ): void {
     spawnNotify(
-      splitCommand(command),
+      argv,
       (o) => {
-        if (!o.ok)
+        if (!o.ok) {
           this.log.warn(
-            { instance, script: command, code: o.code, timedOut: o.timedOut, err: o.error },
+            { ...context, script: command, code: o.code, timedOut: o.timedOut, err: o.error },
             "notify script failed",
           );
+        }
       },
-      undefined,
+      timeoutMs,
       as,
     );
   }
@@ -992,9 +985,6 @@ export class VrrpRuntime {
     this.fifos.close();
   }
 }
-
-/** The states keepalived notifies (send_instance_notifies): not INIT. */
-const NOTIFIED_STATES = new Set(["MASTER", "BACKUP", "FAULT", "STOP", "DELETED"]);
 
 function notifyFifos(cfg: Config): NotifyFifo[] {
   const g = cfg.globalDefs;

@@ -18,7 +18,7 @@ interface Tracked {
 }
 
 /** The absolute path keepalived watches: the file's realpath, or its directory's when it is missing. */
-export function trackedPath(file: string): string {
+function trackedPath(file: string): string {
   try {
     return realpathSync(file);
   } catch {

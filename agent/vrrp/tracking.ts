@@ -232,6 +232,9 @@ export interface NotifyCall {
   timeoutMs?: number;
 }
 
+/** The states keepalived notifies (send_instance_notifies / send_group_notifies): not INIT. */
+export const NOTIFIED_STATES: ReadonlySet<string> = new Set(["MASTER", "BACKUP", "FAULT", "STOP", "DELETED"]);
+
 /**
  * Which scripts run for entering `state`, in keepalived's order (send_instance_notifies /
  * send_group_notifies): the state's own script (notify_master, notify_backup, notify_fault,
@@ -251,7 +254,7 @@ export function notifyScripts(scripts: NotifyScripts, state: string): NotifyCall
             : state === "DELETED"
               ? scripts.deleted
               : undefined;
-  if (!["MASTER", "BACKUP", "FAULT", "STOP", "DELETED"].includes(state)) return [];
+  if (!NOTIFIED_STATES.has(state)) return [];
   // keepalived runs STOP notifies (own and generic) with a 1 s limit since it is exiting.
   const limit = state === "STOP" ? { timeoutMs: 1000 } : {};
   const out: NotifyCall[] = [];

@@ -7,7 +7,7 @@
 // preemption, references between sections, interfaces) run later on the model, in ../validate.ts,
 // so YAML gets them too. Every value it sets records its location in the object's `locs`.
 import type { z } from "zod";
-import { familyOf, isMulticastIp } from "../../wire/ip.ts";
+import { familyOf } from "../../wire/ip.ts";
 import type {
   ConfigError,
   ConfigInput,
@@ -648,16 +648,14 @@ class Parser {
         case "vrrp_mcast_group6": {
           const v = this.arg(n, "address");
           if (v === undefined) break;
-          const want = kw === "vrrp_mcast_group4" ? 4 : 6;
-          const fam = familyOf(v);
-          if (fam === null) this.err(n, `${kw}: '${v}' is not an IP address`);
-          else if (fam !== want) this.err(n, `${kw}: ${v} is not IPv${want}`);
-          else if (!isMulticastIp(v)) this.err(n, `${kw}: ${v} is not multicast`);
-          else {
-            const field = want === 4 ? "vrrpMcastGroup4" : "vrrpMcastGroup6";
-            g[field] = v;
-            locs[field] = at;
+          // family and multicast are checked with the model (validate.ts), for YAML too
+          if (familyOf(v) === null) {
+            this.err(n, `${kw}: '${v}' is not an IP address`);
+            break;
           }
+          const field = kw === "vrrp_mcast_group4" ? "vrrpMcastGroup4" : "vrrpMcastGroup6";
+          g[field] = v;
+          locs[field] = at;
           break;
         }
         case "vrrp_down_timer_adverts": {
@@ -940,14 +938,12 @@ class Parser {
         case "mcast_dst_ip": {
           const v = this.arg(n, "address");
           if (v === undefined) break;
-          const fam = familyOf(v);
-          if (fam === null) this.err(n, `mcast_dst_ip: '${v}' is not an IP address`);
-          else if (!isMulticastIp(v) || (fam === 6 && !/^ff[0-9a-f]2:/i.test(v)))
-            this.err(n, `mcast_dst_ip: ${v} is not a${fam === 6 ? " link-local" : ""} multicast address`);
-          else {
-            inst.mcastDstIp = v;
-            locs["mcastDstIp"] = nat;
+          if (familyOf(v) === null) {
+            this.err(n, `mcast_dst_ip: '${v}' is not an IP address`);
+            break;
           }
+          inst.mcastDstIp = v;
+          locs["mcastDstIp"] = nat;
           break;
         }
         case "unicast_src_ip":
